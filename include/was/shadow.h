@@ -1,0 +1,146 @@
+// Shadow weights: the WAS convolution, its two inference modes, and the
+// controller that applies WAS to the convolutions of any LibTorch model.
+//
+// A transformed convolution keeps its plain weights W as its registered
+// parameter "weight" (so state dicts look like PyTorch's). What the forward pass
+// uses is chosen per call: a fresh draw S = T(W) in training (autograd carries
+// A^T back to W), W in AOM, a fixed seeded draw in DOM (WAS-SPEC §4-5).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "was/rng.h"
+#include "was/transforms.h"
+
+namespace was {
+
+/// The inference mode: AOM (plain weights) or DOM with a DOM seed.
+struct Mode {
+  enum class Kind { kAom, kDom };
+  Kind kind = Kind::kAom;
+  int64_t dom_seed = 0;
+
+  static Mode aom() { return {}; }
+  static Mode dom(int64_t seed = 0) { return {Kind::kDom, seed}; }
+  bool is_dom() const { return kind == Kind::kDom; }
+  /// "aom" or "dom:SEED"; the key of this mode's BatchNorm statistics.
+  std::string key() const;
+  /// Reads "aom", "dom" (seed 0) or "dom:SEED".
+  static Mode parse(const std::string& text);
+  bool operator==(const Mode& o) const { return kind == o.kind && (kind == Kind::kAom || dom_seed == o.dom_seed); }
+};
+
+/// One transformed convolution: how it draws and what it computes. It does not
+/// own the convolution (the model does).
+class ShadowLayer {
+ public:
+  ShadowLayer(std::string name, int64_t index, torch::nn::Conv2dImpl* conv, Policy policy);
+
+  const std::string& name() const { return name_; }
+  int64_t index() const { return index_; }
+  const Policy& policy() const { return policy_; }
+  torch::nn::Conv2dImpl& conv() const { return *conv_; }
+  /// W: the registered parameter, whatever the forward pass currently uses.
+  const torch::Tensor& plain_weight() const { return plain_; }
+
+  /// θ for this layer from the stream (seed, domain, layer index, step): one
+  /// entry under `layer` granularity, one per output filter under `filter`.
+  std::vector<TransformParams> draw(uint64_t seed, StreamDomain domain, uint64_t step) const;
+  /// S = T_θ(W), differentiable in W.
+  torch::Tensor shadow_weight(const std::vector<TransformParams>& params) const;
+  /// The fresh training draw of `step`.
+  torch::Tensor training_weight(uint64_t run_seed, uint64_t step) const;
+  /// The DOM weights of `dom_seed` (no autograd); cached until W changes.
+  torch::Tensor dom_weight(int64_t dom_seed) const;
+  /// What `mode` computes with: W for AOM, the DOM draw otherwise.
+  torch::Tensor weight_for(const Mode& mode) const;
+
+ private:
+  std::string name_;
+  int64_t index_;
+  torch::nn::Conv2dImpl* conv_;
+  torch::Tensor plain_;
+  Policy policy_;
+  // DOM cache: the weights of (seed) valid for W's (storage, version).
+  mutable torch::Tensor dom_cache_;
+  mutable int64_t dom_cache_seed_ = -1;
+  mutable const void* dom_cache_data_ = nullptr;
+  mutable uint32_t dom_cache_version_ = 0;
+};
+
+/// Drop-in for torch::nn::Conv2d (same options) that is a WAS convolution on
+/// its own: each training forward draws fresh shadow weights, evaluation runs
+/// AOM or DOM. A model built from it needs no controller.
+class WasConv2dImpl : public torch::nn::Conv2dImpl {
+ public:
+  explicit WasConv2dImpl(torch::nn::Conv2dOptions options, Policy policy = Policy::preset("CT"),
+                         uint64_t seed = 0, int64_t layer_index = 0);
+  torch::Tensor forward(const torch::Tensor& input);
+
+  void set_mode(const Mode& mode) { mode_ = mode; }
+  const Mode& mode() const { return mode_; }
+  /// The stream counter of the next training forward (one per forward).
+  void set_step(uint64_t step) { step_ = step; }
+  uint64_t step() const { return step_; }
+  /// Re-keys the draws (seed and layer index), as a controller does.
+  void reseat(uint64_t seed, int64_t layer_index);
+  const ShadowLayer& shadow() const { return *shadow_; }
+
+ private:
+  std::unique_ptr<ShadowLayer> shadow_;
+  uint64_t seed_;
+  uint64_t step_ = 0;
+  Mode mode_;
+};
+TORCH_MODULE(WasConv2d);
+
+/// Zero weights of the transformed layers, and of all convolutions (WAS-SPEC §6).
+struct Sparsity {
+  int64_t transformed_weights = 0, transformed_zeros = 0;
+  int64_t conv_weights = 0, conv_zeros = 0;
+  double transformed_rate() const { return transformed_weights ? double(transformed_zeros) / transformed_weights : 0.0; }
+  double conv_rate() const { return conv_weights ? double(conv_zeros) / conv_weights : 0.0; }
+};
+
+/// Applies WAS to an existing model: every torch::nn::Conv2d whose kernel is
+/// larger than 1x1 (grouped and depthwise included), except the excluded ones.
+/// The convolutions keep their type and parameters; before a forward pass the
+/// controller points each one's `weight` at the tensor to use (its W stays the
+/// registered parameter the optimiser updates). WasConv2d layers found in the
+/// model are driven through their own mode and step instead.
+class ShadowWeights {
+ public:
+  ShadowWeights() = default;
+  ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy policy, uint64_t seed);
+
+  bool enabled() const { return !layers_.empty(); }
+  const Policy& policy() const { return policy_; }
+  uint64_t seed() const { return seed_; }
+  const std::vector<ShadowLayer>& layers() const { return layers_; }
+
+  /// Training: a fresh draw for every layer for the forward pass of `step`.
+  /// Call it before every training forward.
+  void draw_for_training(uint64_t step);
+  /// Inference: every layer computes with W (AOM) or the DOM draw.
+  void use_mode(const Mode& mode);
+  const Mode& mode() const { return mode_; }
+
+  Sparsity sparsity(const Mode& mode) const;
+  /// The weights the transformed layers compute with in `mode` (for counting).
+  std::vector<torch::Tensor> weights_for(const Mode& mode) const;
+
+ private:
+  std::shared_ptr<torch::nn::Module> model_;
+  Policy policy_;
+  uint64_t seed_ = 0;
+  std::vector<ShadowLayer> layers_;
+  std::vector<WasConv2dImpl*> self_managed_;      // parallel to layers_, null for plain convs
+  std::vector<torch::nn::Conv2dImpl*> plain_convs_;  // untouched convolutions (1x1, excluded)
+  Mode mode_;
+};
+
+}  // namespace was

@@ -1,0 +1,102 @@
+// Kernel-plane transforms of WAS: crop, translate, rotate (WAS-SPEC §3-4).
+//
+// Every transform maps the kh x kw plane of a kernel. For fixed parameters it
+// is linear, S = A W, with A a (kh*kw) x (kh*kw) matrix over the row-major
+// plane, so a whole layer is transformed by one small matmul and autograd
+// back-propagates A^T (paper eq. 6) with no hand-written backward.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "was/rng.h"
+
+namespace was {
+
+enum class Granularity { kLayer, kFilter };
+
+/// crop(smin, smax): keep a window of ratio s ~ U(smin, smax), zero the rest.
+struct CropRange {
+  double smin = 0.8;
+  double smax = 1.0;
+  double p = 1.0;  ///< probability of applying the transform at a draw
+};
+/// translate(fx, fy): shift by round(U(-f*k, f*k)) taps, zero fill.
+struct TranslateRange {
+  double fx = 0.3;
+  double fy = 0.3;
+  double p = 1.0;
+};
+/// rotate(amin, amax) in degrees, bilinear, zero outside.
+struct RotateRange {
+  double amin = 0.0;
+  double amax = 90.0;
+  double p = 1.0;
+};
+
+/// Which transforms, their ranges and probabilities, their granularity and
+/// which layers they leave alone. An empty policy is the plain baseline.
+struct Policy {
+  std::optional<CropRange> crop;
+  std::optional<TranslateRange> translate;
+  std::optional<RotateRange> rotate;
+  Granularity granularity = Granularity::kLayer;
+  std::vector<std::string> exclude;  ///< module names (e.g. "conv1") left plain
+
+  bool empty() const { return !crop && !translate && !rotate; }
+  /// Throws was::Error naming the first out-of-range value.
+  void validate() const;
+  /// Canonical text form; `Policy::parse(p.to_string())` gives p back.
+  std::string to_string() const;
+
+  /// Parses a preset (`C`, `T`, `R`, `CT`, `CTR`, optionally `-CT` and
+  /// `CT@p=0.5`), `none`, or a list such as
+  /// `crop=0.4:0.6@p=0.5,translate=0.3:0.3,rotate=0:90,granularity=filter,exclude=conv1`.
+  static Policy parse(const std::string& text);
+  /// The paper's presets (WAS-SPEC §7).
+  static Policy preset(const std::string& name);
+};
+
+bool operator==(const Policy& a, const Policy& b);
+
+/// A crop window inside the plane, rows [y0, y0+h), columns [x0, x0+w).
+struct CropWindow {
+  int64_t y0 = 0, x0 = 0, h = 0, w = 0;
+};
+
+/// One concrete draw θ for one kernel plane: what each transform does.
+struct TransformParams {
+  std::optional<CropWindow> crop;
+  int64_t dx = 0;  ///< columns; positive moves content right
+  int64_t dy = 0;  ///< rows; positive moves content down
+  std::optional<double> angle_deg;
+
+  bool is_identity(int64_t kh, int64_t kw) const;
+  std::string to_string() const;
+};
+
+/// Draws θ for a kh x kw plane from `stream`. Always consumes the same amount
+/// of randomness whatever the outcome, so one draw never shifts the next.
+TransformParams draw_params(const Policy& policy, int64_t kh, int64_t kw, CounterStream& stream);
+
+// The matrices A (float64, CPU) of each transform; vec(S) = A vec(W).
+torch::Tensor crop_matrix(int64_t kh, int64_t kw, const CropWindow& window);
+torch::Tensor translate_matrix(int64_t kh, int64_t kw, int64_t dx, int64_t dy);
+torch::Tensor rotate_matrix(int64_t kh, int64_t kw, double angle_deg);
+/// The composition rotate * translate * crop (crop applied first).
+torch::Tensor transform_matrix(const TransformParams& params, int64_t kh, int64_t kw);
+
+/// S = A W on every kernel plane of W ([O, I, kh, kw]). `a` is one matrix
+/// [kk, kk] for the whole layer or one per filter [O, kk, kk]; it is moved to
+/// W's device and dtype. Differentiable in W.
+torch::Tensor apply_plane_transform(const torch::Tensor& weight, const torch::Tensor& a);
+
+/// Applies known parameters to W: one set for the layer, or one per filter.
+torch::Tensor apply_transform(const torch::Tensor& weight, const TransformParams& params);
+torch::Tensor apply_transform(const torch::Tensor& weight,
+                              const std::vector<TransformParams>& per_filter);
+
+}  // namespace was

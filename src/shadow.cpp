@@ -1,0 +1,169 @@
+#include "was/shadow.h"
+
+#include <set>
+
+#include "was/error.h"
+
+namespace was {
+
+// --- Mode --------------------------------------------------------------------
+
+std::string Mode::key() const { return kind == Kind::kAom ? "aom" : "dom:" + std::to_string(dom_seed); }
+
+Mode Mode::parse(const std::string& text) {
+  if (text == "aom" || text == "AOM") return aom();
+  if (text == "dom" || text == "DOM") return dom(0);
+  if (text.rfind("dom:", 0) == 0) {
+    const std::string seed = text.substr(4);
+    char* end = nullptr;
+    const long long v = std::strtoll(seed.c_str(), &end, 10);
+    if (!seed.empty() && end == seed.c_str() + seed.size() && v >= 0) return dom(v);
+  }
+  throw Error("unknown mode '" + text + "'", "modes are aom, dom or dom:SEED (a non-negative integer)");
+}
+
+// --- ShadowLayer ---------------------------------------------------------------
+
+ShadowLayer::ShadowLayer(std::string name, int64_t index, torch::nn::Conv2dImpl* conv, Policy policy)
+    : name_(std::move(name)), index_(index), conv_(conv), plain_(conv->weight), policy_(std::move(policy)) {}
+
+std::vector<TransformParams> ShadowLayer::draw(uint64_t seed, StreamDomain domain, uint64_t step) const {
+  const int64_t kh = plain_.size(2), kw = plain_.size(3);
+  CounterStream stream(seed, domain, static_cast<uint64_t>(index_), step);
+  const int64_t count = policy_.granularity == Granularity::kFilter ? plain_.size(0) : 1;
+  std::vector<TransformParams> params;
+  params.reserve(count);
+  for (int64_t i = 0; i < count; ++i) params.push_back(draw_params(policy_, kh, kw, stream));
+  return params;
+}
+
+torch::Tensor ShadowLayer::shadow_weight(const std::vector<TransformParams>& params) const {
+  if (params.size() == 1) return apply_transform(plain_, params.front());
+  return apply_transform(plain_, params);
+}
+
+torch::Tensor ShadowLayer::training_weight(uint64_t run_seed, uint64_t step) const {
+  return shadow_weight(draw(run_seed, StreamDomain::kTrainingDraw, step));
+}
+
+torch::Tensor ShadowLayer::dom_weight(int64_t dom_seed) const {
+  const void* data = plain_.data_ptr();
+  const uint32_t version = plain_._version();
+  if (!dom_cache_.defined() || dom_cache_seed_ != dom_seed || dom_cache_data_ != data ||
+      dom_cache_version_ != version) {
+    torch::NoGradGuard no_grad;
+    dom_cache_ = shadow_weight(draw(static_cast<uint64_t>(dom_seed), StreamDomain::kDomDraw, 0));
+    dom_cache_seed_ = dom_seed;
+    dom_cache_data_ = data;
+    dom_cache_version_ = version;
+  }
+  return dom_cache_;
+}
+
+torch::Tensor ShadowLayer::weight_for(const Mode& mode) const {
+  return mode.is_dom() ? dom_weight(mode.dom_seed) : plain_;
+}
+
+// --- WasConv2d -------------------------------------------------------------------
+
+WasConv2dImpl::WasConv2dImpl(torch::nn::Conv2dOptions options, Policy policy, uint64_t seed, int64_t layer_index)
+    : torch::nn::Conv2dImpl(options), seed_(seed) {
+  policy.validate();
+  shadow_ = std::make_unique<ShadowLayer>("", layer_index, this, std::move(policy));
+}
+
+void WasConv2dImpl::reseat(uint64_t seed, int64_t layer_index) {
+  seed_ = seed;
+  shadow_ = std::make_unique<ShadowLayer>(shadow_->name(), layer_index, this, shadow_->policy());
+}
+
+torch::Tensor WasConv2dImpl::forward(const torch::Tensor& input) {
+  if (is_training()) return _conv_forward(input, shadow_->training_weight(seed_, step_++));
+  return _conv_forward(input, shadow_->weight_for(mode_));
+}
+
+// --- ShadowWeights ------------------------------------------------------------------
+
+ShadowWeights::ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy policy, uint64_t seed)
+    : model_(std::move(model)), policy_(std::move(policy)), seed_(seed) {
+  policy_.validate();
+  std::set<std::string> unmatched(policy_.exclude.begin(), policy_.exclude.end());
+  std::vector<std::string> names;
+  int64_t index = 0;
+  for (const auto& item : model_->named_modules("", /*include_self=*/false)) {
+    auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(item.value().get());
+    if (conv == nullptr) continue;
+    names.push_back(item.key());
+    const auto& w = conv->weight;
+    const bool excluded = unmatched.erase(item.key()) > 0 ||
+                          std::find(policy_.exclude.begin(), policy_.exclude.end(), item.key()) != policy_.exclude.end();
+    if (policy_.empty() || excluded || (w.size(2) == 1 && w.size(3) == 1)) {  // WAS-SPEC §2
+      plain_convs_.push_back(conv);
+      continue;
+    }
+    if (auto* self = dynamic_cast<WasConv2dImpl*>(conv)) {
+      self->reseat(seed_, index);
+      layers_.push_back(self->shadow());
+      self_managed_.push_back(self);
+    } else {
+      layers_.emplace_back(item.key(), index, conv, policy_);
+      self_managed_.push_back(nullptr);
+    }
+    ++index;
+  }
+  if (!unmatched.empty()) {
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    throw Error("policy excludes '" + *unmatched.begin() + "', but the model has no convolution of that name",
+                "convolutions of this model: " + known);
+  }
+}
+
+void ShadowWeights::draw_for_training(uint64_t step) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (self_managed_[i] != nullptr) {
+      self_managed_[i]->set_step(step);
+      continue;
+    }
+    layers_[i].conv().weight = layers_[i].training_weight(seed_, step);
+  }
+}
+
+void ShadowWeights::use_mode(const Mode& mode) {
+  mode_ = mode;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (self_managed_[i] != nullptr) {
+      self_managed_[i]->set_mode(mode);
+      continue;
+    }
+    layers_[i].conv().weight = layers_[i].weight_for(mode);
+  }
+}
+
+std::vector<torch::Tensor> ShadowWeights::weights_for(const Mode& mode) const {
+  std::vector<torch::Tensor> out;
+  out.reserve(layers_.size());
+  for (const auto& layer : layers_) out.push_back(layer.weight_for(mode));
+  return out;
+}
+
+Sparsity ShadowWeights::sparsity(const Mode& mode) const {
+  torch::NoGradGuard no_grad;
+  Sparsity s;
+  for (const auto& layer : layers_) {
+    const auto w = layer.weight_for(mode);
+    const int64_t zeros = w.numel() - w.count_nonzero().item<int64_t>();
+    s.transformed_weights += w.numel();
+    s.transformed_zeros += zeros;
+  }
+  s.conv_weights = s.transformed_weights;
+  s.conv_zeros = s.transformed_zeros;
+  for (const auto* conv : plain_convs_) {
+    const auto& w = conv->named_parameters(false)["weight"];
+    s.conv_weights += w.numel();
+    s.conv_zeros += w.numel() - w.count_nonzero().item<int64_t>();
+  }
+  return s;
+}
+
+}  // namespace was

@@ -1,0 +1,380 @@
+#include "was/transforms.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "was/error.h"
+
+namespace was {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+// Sample positions this close to a tap are that tap: rotations by multiples of
+// 90 degrees must be exact permutations despite cos(90°) = 6e-17.
+constexpr double kSnap = 1e-9;
+
+// A dense kk x kk matrix in row-major order; the planes are tiny (9 or 25
+// taps), so plain loops beat a tensor op per element by far.
+using PlaneMatrix = std::vector<double>;
+
+PlaneMatrix identity_plane(int64_t kk) {
+  PlaneMatrix m(kk * kk, 0.0);
+  for (int64_t i = 0; i < kk; ++i) m[i * kk + i] = 1.0;
+  return m;
+}
+
+PlaneMatrix multiply(const PlaneMatrix& a, const PlaneMatrix& b, int64_t kk) {
+  PlaneMatrix c(kk * kk, 0.0);
+  for (int64_t i = 0; i < kk; ++i)
+    for (int64_t k = 0; k < kk; ++k) {
+      const double aik = a[i * kk + k];
+      if (aik == 0.0) continue;
+      for (int64_t j = 0; j < kk; ++j) c[i * kk + j] += aik * b[k * kk + j];
+    }
+  return c;
+}
+
+PlaneMatrix crop_plane(int64_t kh, int64_t kw, const CropWindow& win) {
+  const int64_t kk = kh * kw;
+  PlaneMatrix m(kk * kk, 0.0);
+  for (int64_t y = win.y0; y < win.y0 + win.h; ++y)
+    for (int64_t x = win.x0; x < win.x0 + win.w; ++x) m[(y * kw + x) * kk + (y * kw + x)] = 1.0;
+  return m;
+}
+
+PlaneMatrix translate_plane(int64_t kh, int64_t kw, int64_t dx, int64_t dy) {
+  const int64_t kk = kh * kw;
+  PlaneMatrix m(kk * kk, 0.0);
+  for (int64_t y = 0; y < kh; ++y)
+    for (int64_t x = 0; x < kw; ++x) {
+      const int64_t sy = y - dy, sx = x - dx;  // S[y, x] = W[y-dy, x-dx]
+      if (sy >= 0 && sy < kh && sx >= 0 && sx < kw) m[(y * kw + x) * kk + (sy * kw + sx)] = 1.0;
+    }
+  return m;
+}
+
+double snap(double v) {
+  const double r = std::round(v);
+  return std::abs(v - r) < kSnap ? r : v;
+}
+
+PlaneMatrix rotate_plane(int64_t kh, int64_t kw, double angle_deg) {
+  const int64_t kk = kh * kw;
+  PlaneMatrix m(kk * kk, 0.0);
+  const double a = angle_deg * kPi / 180.0;
+  const double c = std::cos(a), s = std::sin(a);
+  const double cx = (kw - 1) / 2.0, cy = (kh - 1) / 2.0;
+  for (int64_t row = 0; row < kh; ++row)
+    for (int64_t col = 0; col < kw; ++col) {
+      // Inverse mapping in centred coordinates (WAS-SPEC §3 rotate).
+      const double x = col - cx, y = row - cy;
+      const double src_col = snap(c * x - s * y + cx);
+      const double src_row = snap(s * x + c * y + cy);
+      const double c0 = std::floor(src_col), r0 = std::floor(src_row);
+      const double fc = src_col - c0, fr = src_row - r0;
+      const double taps[4][3] = {{r0, c0, (1 - fr) * (1 - fc)},
+                                 {r0, c0 + 1, (1 - fr) * fc},
+                                 {r0 + 1, c0, fr * (1 - fc)},
+                                 {r0 + 1, c0 + 1, fr * fc}};
+      for (const auto& t : taps) {
+        if (t[2] == 0.0) continue;
+        const auto r = static_cast<int64_t>(t[0]), q = static_cast<int64_t>(t[1]);
+        if (r < 0 || r >= kh || q < 0 || q >= kw) continue;  // zeros outside
+        m[(row * kw + col) * kk + (r * kw + q)] += t[2];
+      }
+    }
+  return m;
+}
+
+PlaneMatrix compose_plane(const TransformParams& p, int64_t kh, int64_t kw) {
+  const int64_t kk = kh * kw;
+  PlaneMatrix m = p.crop ? crop_plane(kh, kw, *p.crop) : identity_plane(kk);
+  if (p.dx != 0 || p.dy != 0) m = multiply(translate_plane(kh, kw, p.dx, p.dy), m, kk);
+  if (p.angle_deg) m = multiply(rotate_plane(kh, kw, *p.angle_deg), m, kk);
+  return m;
+}
+
+torch::Tensor to_tensor(const PlaneMatrix& m, int64_t kk) {
+  return torch::from_blob(const_cast<double*>(m.data()), {kk, kk}, torch::kFloat64).clone();
+}
+
+void check_plane(int64_t kh, int64_t kw) {
+  if (kh < 1 || kw < 1) throw Error("kernel plane must be at least 1x1, got " + std::to_string(kh) + "x" + std::to_string(kw));
+}
+
+// Shortest text that reads back as the same double.
+std::string format_number(double v) {
+  for (int precision : {6, 10, 15, 17}) {
+    std::ostringstream os;
+    os.precision(precision);
+    os << v;
+    if (std::strtod(os.str().c_str(), nullptr) == v) return os.str();
+  }
+  return std::to_string(v);
+}
+
+double parse_number(const std::string& text, const std::string& what) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v))
+    throw Error("policy: '" + text + "' is not a number (in " + what + ")",
+                "write numbers like 0.8, e.g. crop=0.8:1.0");
+  return v;
+}
+
+std::pair<double, double> parse_range(const std::string& text, const std::string& what) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos)
+    throw Error("policy: " + what + " needs a range LOW:HIGH, got '" + text + "'",
+                "e.g. crop=0.8:1.0, translate=0.3:0.3, rotate=0:90");
+  return {parse_number(text.substr(0, colon), what), parse_number(text.substr(colon + 1), what)};
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::string cur;
+  std::istringstream is(text);
+  while (std::getline(is, cur, sep)) parts.push_back(cur);
+  return parts;
+}
+
+void check_probability(double p, const std::string& what) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw Error("policy: probability of " + what + " must be in [0, 1], got " + format_number(p),
+                "e.g. crop=0.8:1.0@p=0.5");
+}
+
+}  // namespace
+
+// --- Policy ------------------------------------------------------------------
+
+void Policy::validate() const {
+  if (crop) {
+    if (!(crop->smin > 0.0 && crop->smin <= crop->smax && crop->smax <= 1.0))
+      throw Error("policy: crop ratio must satisfy 0 < smin <= smax <= 1, got crop=" +
+                      format_number(crop->smin) + ":" + format_number(crop->smax),
+                  "a ratio is the kept fraction of each kernel side, e.g. crop=0.8:1.0");
+    check_probability(crop->p, "crop");
+  }
+  if (translate) {
+    if (!(translate->fx >= 0.0 && translate->fx <= 1.0 && translate->fy >= 0.0 && translate->fy <= 1.0))
+      throw Error("policy: translate fractions must be in [0, 1], got translate=" +
+                      format_number(translate->fx) + ":" + format_number(translate->fy),
+                  "a fraction of the kernel side, e.g. translate=0.3:0.3");
+    check_probability(translate->p, "translate");
+  }
+  if (rotate) {
+    if (!(std::isfinite(rotate->amin) && std::isfinite(rotate->amax) && rotate->amin <= rotate->amax))
+      throw Error("policy: rotate needs amin <= amax (degrees), got rotate=" + format_number(rotate->amin) +
+                      ":" + format_number(rotate->amax),
+                  "e.g. rotate=0:90");
+    check_probability(rotate->p, "rotate");
+  }
+}
+
+std::string Policy::to_string() const {
+  std::vector<std::string> parts;
+  auto with_p = [](std::string s, double p) { return p == 1.0 ? s : s + "@p=" + format_number(p); };
+  if (crop) parts.push_back(with_p("crop=" + format_number(crop->smin) + ":" + format_number(crop->smax), crop->p));
+  if (translate)
+    parts.push_back(with_p("translate=" + format_number(translate->fx) + ":" + format_number(translate->fy),
+                           translate->p));
+  if (rotate)
+    parts.push_back(with_p("rotate=" + format_number(rotate->amin) + ":" + format_number(rotate->amax), rotate->p));
+  if (parts.empty()) return "none";
+  if (granularity == Granularity::kFilter) parts.push_back("granularity=filter");
+  if (!exclude.empty()) {
+    std::string ex = "exclude=";
+    for (size_t i = 0; i < exclude.size(); ++i) ex += (i ? ":" : "") + exclude[i];
+    parts.push_back(ex);
+  }
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? "," : "") + parts[i];
+  return out;
+}
+
+Policy Policy::preset(const std::string& name_in) {
+  std::string name = name_in;
+  if (!name.empty() && name[0] == '-') name = name.substr(1);
+  std::string upper;
+  for (char ch : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  Policy p;
+  if (upper == "NONE" || upper == "BASELINE") return p;
+  if (upper.empty() || upper.find_first_not_of("CTR") != std::string::npos)
+    throw Error("policy: unknown preset '" + name_in + "'",
+                "presets are C, T, R, CT, CTR (or none); or give transforms, e.g. crop=0.8:1.0,translate=0.3:0.3");
+  for (char ch : upper) {
+    if (ch == 'C') p.crop = CropRange{0.8, 1.0, 1.0};
+    if (ch == 'T') p.translate = TranslateRange{0.3, 0.3, 1.0};
+    if (ch == 'R') p.rotate = RotateRange{0.0, 90.0, 1.0};
+  }
+  return p;
+}
+
+Policy Policy::parse(const std::string& text) {
+  Policy policy;
+  if (text.empty()) throw Error("policy: empty --was value", "use none, a preset (C, T, R, CT, CTR) or transforms");
+  for (const std::string& token : split(text, ',')) {
+    if (token.empty()) continue;
+    // A trailing @p=X sets the probability of the transform(s) of this token.
+    std::string body = token;
+    std::optional<double> prob;
+    if (const auto at = token.find('@'); at != std::string::npos) {
+      body = token.substr(0, at);
+      const std::string suffix = token.substr(at + 1);
+      if (suffix.rfind("p=", 0) != 0)
+        throw Error("policy: unknown modifier '@" + suffix + "'", "the only modifier is @p=PROBABILITY");
+      prob = parse_number(suffix.substr(2), "probability");
+    }
+    const auto eq = body.find('=');
+    if (eq == std::string::npos) {  // a preset
+      const Policy preset = Policy::preset(body);
+      if (preset.crop) policy.crop = preset.crop;
+      if (preset.translate) policy.translate = preset.translate;
+      if (preset.rotate) policy.rotate = preset.rotate;
+      if (prob) {
+        if (preset.crop) policy.crop->p = *prob;
+        if (preset.translate) policy.translate->p = *prob;
+        if (preset.rotate) policy.rotate->p = *prob;
+      }
+      continue;
+    }
+    const std::string key = body.substr(0, eq), value = body.substr(eq + 1);
+    if (key == "crop") {
+      auto [a, b] = parse_range(value, "crop");
+      policy.crop = CropRange{a, b, prob.value_or(1.0)};
+    } else if (key == "translate") {
+      auto [a, b] = parse_range(value, "translate");
+      policy.translate = TranslateRange{a, b, prob.value_or(1.0)};
+    } else if (key == "rotate") {
+      auto [a, b] = parse_range(value, "rotate");
+      policy.rotate = RotateRange{a, b, prob.value_or(1.0)};
+    } else if (key == "granularity") {
+      if (value == "layer") policy.granularity = Granularity::kLayer;
+      else if (value == "filter") policy.granularity = Granularity::kFilter;
+      else throw Error("policy: granularity must be layer or filter, got '" + value + "'");
+    } else if (key == "exclude") {
+      for (auto& name : split(value, ':'))
+        if (!name.empty()) policy.exclude.push_back(name);
+    } else {
+      throw Error("policy: unknown key '" + key + "' in '" + token + "'",
+                  "keys are crop, translate, rotate, granularity, exclude; presets C, T, R, CT, CTR");
+    }
+  }
+  policy.validate();
+  return policy;
+}
+
+bool operator==(const Policy& a, const Policy& b) { return a.to_string() == b.to_string(); }
+
+// --- draws -------------------------------------------------------------------
+
+bool TransformParams::is_identity(int64_t kh, int64_t kw) const {
+  const bool full_crop = !crop || (crop->h == kh && crop->w == kw);
+  const bool no_rotation = !angle_deg || std::fmod(*angle_deg, 360.0) == 0.0;
+  return full_crop && dx == 0 && dy == 0 && no_rotation;
+}
+
+std::string TransformParams::to_string() const {
+  std::ostringstream os;
+  if (crop) os << "crop[y0=" << crop->y0 << ",x0=" << crop->x0 << ",h=" << crop->h << ",w=" << crop->w << "] ";
+  if (dx != 0 || dy != 0) os << "translate[dx=" << dx << ",dy=" << dy << "] ";
+  if (angle_deg) os << "rotate[" << *angle_deg << "deg] ";
+  std::string s = os.str();
+  return s.empty() ? "identity" : s.substr(0, s.size() - 1);
+}
+
+TransformParams draw_params(const Policy& policy, int64_t kh, int64_t kw, CounterStream& stream) {
+  TransformParams params;
+  if (policy.crop) {  // four numbers, whatever the outcome
+    const double u_apply = stream.uniform();
+    const double s = stream.uniform(policy.crop->smin, policy.crop->smax);
+    const uint64_t ry = stream.next_u64(), rx = stream.next_u64();
+    if (u_apply < policy.crop->p) {
+      CropWindow win;
+      win.h = std::clamp<int64_t>(static_cast<int64_t>(std::round(s * kh)), 1, kh);
+      win.w = std::clamp<int64_t>(static_cast<int64_t>(std::round(s * kw)), 1, kw);
+      win.y0 = static_cast<int64_t>(ry % static_cast<uint64_t>(kh - win.h + 1));
+      win.x0 = static_cast<int64_t>(rx % static_cast<uint64_t>(kw - win.w + 1));
+      params.crop = win;
+    }
+  }
+  if (policy.translate) {
+    const double u_apply = stream.uniform();
+    const double ux = stream.uniform(-policy.translate->fx * kw, policy.translate->fx * kw);
+    const double uy = stream.uniform(-policy.translate->fy * kh, policy.translate->fy * kh);
+    if (u_apply < policy.translate->p) {
+      params.dx = static_cast<int64_t>(std::round(ux));  // half away from zero
+      params.dy = static_cast<int64_t>(std::round(uy));
+    }
+  }
+  if (policy.rotate) {
+    const double u_apply = stream.uniform();
+    const double a = stream.uniform(policy.rotate->amin, policy.rotate->amax);
+    if (u_apply < policy.rotate->p) params.angle_deg = a;
+  }
+  return params;
+}
+
+// --- matrices ----------------------------------------------------------------
+
+torch::Tensor crop_matrix(int64_t kh, int64_t kw, const CropWindow& window) {
+  check_plane(kh, kw);
+  if (window.h < 1 || window.w < 1 || window.y0 < 0 || window.x0 < 0 || window.y0 + window.h > kh ||
+      window.x0 + window.w > kw)
+    throw Error("crop window [y0=" + std::to_string(window.y0) + ",x0=" + std::to_string(window.x0) +
+                ",h=" + std::to_string(window.h) + ",w=" + std::to_string(window.w) + "] is outside a " +
+                std::to_string(kh) + "x" + std::to_string(kw) + " plane");
+  return to_tensor(crop_plane(kh, kw, window), kh * kw);
+}
+
+torch::Tensor translate_matrix(int64_t kh, int64_t kw, int64_t dx, int64_t dy) {
+  check_plane(kh, kw);
+  return to_tensor(translate_plane(kh, kw, dx, dy), kh * kw);
+}
+
+torch::Tensor rotate_matrix(int64_t kh, int64_t kw, double angle_deg) {
+  check_plane(kh, kw);
+  return to_tensor(rotate_plane(kh, kw, angle_deg), kh * kw);
+}
+
+torch::Tensor transform_matrix(const TransformParams& params, int64_t kh, int64_t kw) {
+  check_plane(kh, kw);
+  if (params.crop) crop_matrix(kh, kw, *params.crop);  // validates the window
+  return to_tensor(compose_plane(params, kh, kw), kh * kw);
+}
+
+torch::Tensor apply_plane_transform(const torch::Tensor& weight, const torch::Tensor& a) {
+  TORCH_CHECK(weight.dim() == 4, "apply_plane_transform: weight must be [O, I, kh, kw], got ", weight.sizes());
+  const int64_t out = weight.size(0), kk = weight.size(2) * weight.size(3);
+  const auto m = a.to(weight.device(), weight.scalar_type());
+  if (m.dim() == 2) {
+    TORCH_CHECK(m.size(0) == kk && m.size(1) == kk, "apply_plane_transform: matrix ", m.sizes(),
+                " does not fit a plane of ", kk, " taps");
+    return weight.reshape({-1, kk}).matmul(m.t()).view(weight.sizes());
+  }
+  TORCH_CHECK(m.dim() == 3 && m.size(0) == out && m.size(1) == kk && m.size(2) == kk,
+              "apply_plane_transform: per-filter matrices must be [", out, ", ", kk, ", ", kk, "], got ", m.sizes());
+  return torch::bmm(weight.reshape({out, -1, kk}), m.transpose(1, 2)).view(weight.sizes());
+}
+
+torch::Tensor apply_transform(const torch::Tensor& weight, const TransformParams& params) {
+  return apply_plane_transform(weight, transform_matrix(params, weight.size(2), weight.size(3)));
+}
+
+torch::Tensor apply_transform(const torch::Tensor& weight, const std::vector<TransformParams>& per_filter) {
+  const int64_t out = weight.size(0), kh = weight.size(2), kw = weight.size(3), kk = kh * kw;
+  TORCH_CHECK(static_cast<int64_t>(per_filter.size()) == out, "apply_transform: ", per_filter.size(),
+              " parameter sets for ", out, " filters");
+  auto stacked = torch::empty({out, kk, kk}, torch::kFloat64);
+  auto* dst = stacked.data_ptr<double>();
+  for (int64_t o = 0; o < out; ++o) {
+    const PlaneMatrix m = compose_plane(per_filter[o], kh, kw);
+    std::copy(m.begin(), m.end(), dst + o * kk * kk);
+  }
+  return apply_plane_transform(weight, stacked);
+}
+
+}  // namespace was
