@@ -47,17 +47,10 @@ torch::Tensor ShadowLayer::training_weight(uint64_t run_seed, uint64_t step) con
 }
 
 torch::Tensor ShadowLayer::dom_weight(int64_t dom_seed) const {
-  const void* data = plain_.data_ptr();
-  const uint32_t version = plain_._version();
-  if (!dom_cache_.defined() || dom_cache_seed_ != dom_seed || dom_cache_data_ != data ||
-      dom_cache_version_ != version) {
-    torch::NoGradGuard no_grad;
-    dom_cache_ = shadow_weight(draw(static_cast<uint64_t>(dom_seed), StreamDomain::kDomDraw, 0));
-    dom_cache_seed_ = dom_seed;
-    dom_cache_data_ = data;
-    dom_cache_version_ = version;
-  }
-  return dom_cache_;
+  // Never cached here: LibTorch's optimisers update W through .data(), which
+  // does not bump W's version counter, so a stale cache could not be detected.
+  torch::NoGradGuard no_grad;
+  return shadow_weight(draw(static_cast<uint64_t>(dom_seed), StreamDomain::kDomDraw, 0));
 }
 
 torch::Tensor ShadowLayer::weight_for(const Mode& mode) const {
@@ -77,9 +70,25 @@ void WasConv2dImpl::reseat(uint64_t seed, int64_t layer_index) {
   shadow_ = std::make_unique<ShadowLayer>(shadow_->name(), layer_index, this, shadow_->policy());
 }
 
+void WasConv2dImpl::set_mode(const Mode& mode) {
+  mode_ = mode;
+  dom_weight_ = mode.is_dom() ? shadow_->dom_weight(mode.dom_seed) : torch::Tensor();
+}
+
+void WasConv2dImpl::train(bool on) {
+  torch::nn::Conv2dImpl::train(on);
+  if (on) dom_weight_ = torch::Tensor();
+}
+
+torch::Tensor WasConv2dImpl::eval_weight() {
+  if (!mode_.is_dom()) return weight;
+  if (!dom_weight_.defined()) dom_weight_ = shadow_->dom_weight(mode_.dom_seed);
+  return dom_weight_;
+}
+
 torch::Tensor WasConv2dImpl::forward(const torch::Tensor& input) {
   if (is_training()) return _conv_forward(input, shadow_->training_weight(seed_, step_++));
-  return _conv_forward(input, shadow_->weight_for(mode_));
+  return _conv_forward(input, eval_weight());
 }
 
 // --- ShadowWeights ------------------------------------------------------------------
@@ -140,10 +149,11 @@ void ShadowWeights::use_mode(const Mode& mode) {
   }
 }
 
-std::vector<torch::Tensor> ShadowWeights::weights_for(const Mode& mode) const {
+std::vector<torch::Tensor> ShadowWeights::active_weights() const {
   std::vector<torch::Tensor> out;
   out.reserve(layers_.size());
-  for (const auto& layer : layers_) out.push_back(layer.weight_for(mode));
+  for (size_t i = 0; i < layers_.size(); ++i)
+    out.push_back(self_managed_[i] != nullptr ? self_managed_[i]->eval_weight() : layers_[i].conv().weight);
   return out;
 }
 

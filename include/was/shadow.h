@@ -54,7 +54,7 @@ class ShadowLayer {
   torch::Tensor shadow_weight(const std::vector<TransformParams>& params) const;
   /// The fresh training draw of `step`.
   torch::Tensor training_weight(uint64_t run_seed, uint64_t step) const;
-  /// The DOM weights of `dom_seed` (no autograd); cached until W changes.
+  /// The DOM weights of `dom_seed` (no autograd), computed from the current W.
   torch::Tensor dom_weight(int64_t dom_seed) const;
   /// What `mode` computes with: W for AOM, the DOM draw otherwise.
   torch::Tensor weight_for(const Mode& mode) const;
@@ -65,11 +65,6 @@ class ShadowLayer {
   torch::nn::Conv2dImpl* conv_;
   torch::Tensor plain_;
   Policy policy_;
-  // DOM cache: the weights of (seed) valid for W's (storage, version).
-  mutable torch::Tensor dom_cache_;
-  mutable int64_t dom_cache_seed_ = -1;
-  mutable const void* dom_cache_data_ = nullptr;
-  mutable uint32_t dom_cache_version_ = 0;
 };
 
 /// Drop-in for torch::nn::Conv2d (same options) that is a WAS convolution on
@@ -81,8 +76,14 @@ class WasConv2dImpl : public torch::nn::Conv2dImpl {
                          uint64_t seed = 0, int64_t layer_index = 0);
   torch::Tensor forward(const torch::Tensor& input);
 
-  void set_mode(const Mode& mode) { mode_ = mode; }
+  /// Selects AOM or DOM for evaluation. The DOM weights are computed here,
+  /// once: call it again after changing W outside of training.
+  void set_mode(const Mode& mode);
   const Mode& mode() const { return mode_; }
+  /// Leaving evaluation drops the DOM weights (W is about to change).
+  void train(bool on = true) override;
+  /// What an evaluation forward computes with now.
+  torch::Tensor eval_weight();
   /// The stream counter of the next training forward (one per forward).
   void set_step(uint64_t step) { step_ = step; }
   uint64_t step() const { return step_; }
@@ -95,6 +96,7 @@ class WasConv2dImpl : public torch::nn::Conv2dImpl {
   uint64_t seed_;
   uint64_t step_ = 0;
   Mode mode_;
+  torch::Tensor dom_weight_;  // set by set_mode(DOM), dropped by train()
 };
 TORCH_MODULE(WasConv2d);
 
@@ -130,8 +132,9 @@ class ShadowWeights {
   const Mode& mode() const { return mode_; }
 
   Sparsity sparsity(const Mode& mode) const;
-  /// The weights the transformed layers compute with in `mode` (for counting).
-  std::vector<torch::Tensor> weights_for(const Mode& mode) const;
+  /// The tensors the transformed layers compute with after use_mode (the very
+  /// tensors the convolutions see, so a counter can recognise them).
+  std::vector<torch::Tensor> active_weights() const;
 
  private:
   std::shared_ptr<torch::nn::Module> model_;

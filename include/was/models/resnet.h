@@ -1,0 +1,39 @@
+// ResNet for 32x32 inputs (He et al., 2016, "Deep Residual Learning", §4.2
+// style): 3x3 stride-1 stem, no max-pool, four stages of BasicBlocks with
+// widths 64-512, global average pool, one linear layer.
+#pragma once
+
+#include "was/models/classifier.h"
+
+namespace was::models {
+
+/// Two 3x3 convolutions with BatchNorm and an identity or 1x1 projection shortcut.
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Sequential shortcut{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+class ResNetImpl : public ClassifierImpl {
+ public:
+  /// `blocks`: BasicBlocks per stage, {2,2,2,2} for ResNet-18, {3,4,6,3} for ResNet-34.
+  ResNetImpl(std::vector<int64_t> blocks, const ModelConfig& config);
+  torch::Tensor forward(torch::Tensor x) override;
+
+ private:
+  torch::nn::Sequential make_stage(int64_t& in_planes, int64_t planes, int64_t blocks, int64_t stride);
+
+  torch::nn::Conv2d conv1{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr};
+  torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(ResNet);
+
+}  // namespace was::models

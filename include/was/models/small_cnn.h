@@ -1,0 +1,21 @@
+// A small, fast CNN for tests and the demo: three 3x3 conv-BN-ReLU stages
+// (32, 64, 128 channels) with 2x2 max-pools, global average pool, linear.
+#pragma once
+
+#include "was/models/classifier.h"
+
+namespace was::models {
+
+class SmallCnnImpl : public ClassifierImpl {
+ public:
+  explicit SmallCnnImpl(const ModelConfig& config);
+  torch::Tensor forward(torch::Tensor x) override;
+
+ private:
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(SmallCnn);
+
+}  // namespace was::models

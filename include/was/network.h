@@ -1,0 +1,67 @@
+// A WAS network: one classifier, its plain weights, the shadow-weight
+// controller and the BatchNorm statistics of each mode, switched together.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "was/batchnorm.h"
+#include "was/eval/macs.h"
+#include "was/models/classifier.h"
+#include "was/shadow.h"
+
+namespace was {
+
+class Network {
+ public:
+  /// Builds `config`'s model and applies `policy` (none: a plain baseline).
+  /// The weights are initialised from torch's generator, seeded by the caller.
+  Network(models::ModelConfig config, Policy policy, uint64_t seed);
+
+  const models::ModelConfig& config() const { return config_; }
+  const Policy& policy() const { return shadow_.enabled() ? shadow_.policy() : policy_; }
+  uint64_t seed() const { return seed_; }
+  models::ClassifierImpl& module() { return *net_; }
+  std::shared_ptr<models::ClassifierImpl> module_ptr() { return net_; }
+  ShadowWeights& shadow() { return shadow_; }
+  BatchNormBank& batchnorm() { return bn_; }
+  const BatchNormBank& batchnorm() const { return bn_; }
+
+  torch::Tensor forward(const torch::Tensor& x) { return net_->forward(x); }
+
+  /// Training mode with a fresh shadow-weight draw for the forward of `step`.
+  void begin_training_step(uint64_t step);
+  /// Evaluation in `mode`: its weights and, when stored, its BatchNorm
+  /// statistics (else the training-time ones). W is never copied or changed.
+  void set_mode(const Mode& mode, bool use_mode_batchnorm = true);
+  const Mode& mode() const { return mode_; }
+
+  /// Re-estimates `mode`'s BatchNorm statistics from `num_batches` batches
+  /// (`batch(i)` returns the images) and stores them in the bank.
+  void reestimate_batchnorm(const Mode& mode, int64_t num_batches,
+                            const std::function<torch::Tensor(int64_t)>& batch);
+
+  /// MACs per image in `mode` (DOM counts non-zero shadow weights only).
+  MacCount macs(const Mode& mode);
+  Sparsity sparsity(const Mode& mode) const;
+
+  void to(torch::Device device);
+  torch::Device device() const;
+
+ private:
+  models::ModelConfig config_;
+  Policy policy_;
+  uint64_t seed_;
+  std::shared_ptr<models::ClassifierImpl> net_;
+  ShadowWeights shadow_;
+  BatchNormBank bn_;
+  Mode mode_;
+};
+
+/// The BatchNorm key of the statistics accumulated during training.
+constexpr const char* kTrainingBatchNorm = "train";
+
+}  // namespace was

@@ -1,0 +1,26 @@
+// Process-wide settings that decide LibTorch's speed on a CPU.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace was {
+
+/// Keeps large buffers on the heap instead of mmap/munmap: with glibc's
+/// defaults every activation of a training step is mapped and unmapped again,
+/// and the page faults cost several times the arithmetic (foundation issue:
+/// 6.9 s vs 1.5 s per ResNet-18 step). Equivalent to MALLOC_MMAP_MAX_=0
+/// MALLOC_TRIM_THRESHOLD_=64GiB. Call once, before the first large allocation;
+/// returns false if glibc refused. WAS_GLIBC_MALLOC=1 leaves the defaults (for
+/// measuring them).
+bool tune_allocator();
+
+/// Intra-op threads: `threads` > 0, or all cores when 0. Returns the number set.
+int set_threads(int threads);
+
+/// Parses "cpu", "cuda", "cuda:N"; throws was::Error with a hint when the
+/// device is not available in this build.
+torch::Device parse_device(const std::string& text);
+
+}  // namespace was

@@ -1,0 +1,72 @@
+// The training loop: SGD on shadow weights, per-epoch metrics, atomic
+// checkpoints, exact resume, and per-mode BatchNorm re-estimation at the end.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "was/data/dataset.h"
+#include "was/io/checkpoint.h"
+#include "was/network.h"
+
+namespace was {
+
+struct TrainOptions {
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  double lr = 0.01;  ///< the paper's SGD settings (WAS-SPEC §7)
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  bool cosine = false;          ///< cosine decay of lr to 0 over all steps
+  int64_t bn_batches = 50;      ///< batches per mode for BN re-estimation; 0 keeps training statistics
+  int64_t checkpoint_every = 0; ///< also checkpoint every N steps (0: at epoch ends only)
+  int64_t eval_every = 1;       ///< evaluate on the test set every N epochs (0: only at the end)
+  int64_t max_steps = 0;        ///< stop after this many steps in total (0: no limit); for tests
+  bool progress = true;         ///< a progress bar when stderr is a terminal
+  std::string out_dir;          ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
+
+  nlohmann::json to_json() const;
+  /// Reads the options stored in a checkpoint.
+  static TrainOptions from_json(const nlohmann::json& j);
+};
+
+/// What each epoch reports (one JSON line).
+using EpochCallback = std::function<void(const nlohmann::json&)>;
+
+class Trainer {
+ public:
+  /// `state` says where to start (a fresh RunState, or a checkpoint's).
+  Trainer(Network& network, const data::Split& split, TrainOptions options, RunState state,
+          torch::Device device = torch::kCPU);
+
+  /// Continues from a checkpoint: its optimiser state replaces the fresh one.
+  void restore_optimizer(Checkpoint& checkpoint) { checkpoint.restore_optimizer(*optimizer_); }
+
+  /// Trains up to options.epochs, then re-estimates BatchNorm per mode and
+  /// evaluates AOM and DOM; returns the final state (also in last.pt).
+  RunState run(const EpochCallback& on_epoch = {});
+
+  /// Re-estimates the BN statistics of AOM and of DOM(dom_seed) and evaluates
+  /// both modes with and without them; fills state.results.
+  void finish();
+
+  torch::optim::SGD& optimizer() { return *optimizer_; }
+  const RunState& state() const { return state_; }
+
+ private:
+  double learning_rate_at(int64_t step) const;
+  void save();
+
+  Network& network_;
+  const data::Split& split_;
+  TrainOptions options_;
+  RunState state_;
+  torch::Device device_;
+  std::unique_ptr<torch::optim::SGD> optimizer_;
+};
+
+}  // namespace was

@@ -1,0 +1,67 @@
+#include "was/models/resnet.h"
+
+namespace was::models {
+namespace {
+
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+
+}  // namespace
+
+BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride)
+    : conv1(register_module("conv1", conv3x3(in_planes, planes, stride))),
+      conv2(register_module("conv2", conv3x3(planes, planes, 1))),
+      bn1(register_module("bn1", torch::nn::BatchNorm2d(planes))),
+      bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))) {
+  shortcut = torch::nn::Sequential();
+  if (stride != 1 || in_planes != planes) {
+    shortcut->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in_planes, planes, 1).stride(stride).bias(false)));
+    shortcut->push_back(torch::nn::BatchNorm2d(planes));
+  }
+  register_module("shortcut", shortcut);
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  auto out = torch::relu(bn1(conv1(x)));
+  out = bn2(conv2(out));
+  out += shortcut->is_empty() ? x : shortcut->forward(x);
+  return torch::relu(out);
+}
+
+ResNetImpl::ResNetImpl(std::vector<int64_t> blocks, const ModelConfig& config) {
+  TORCH_CHECK(blocks.size() == 4, "ResNet needs 4 stages, got ", blocks.size());
+  conv1 = register_module("conv1", conv3x3(config.in_channels, 64, 1));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(64));
+  int64_t in_planes = 64;
+  layer1 = register_module("layer1", make_stage(in_planes, 64, blocks[0], 1));
+  layer2 = register_module("layer2", make_stage(in_planes, 128, blocks[1], 2));
+  layer3 = register_module("layer3", make_stage(in_planes, 256, blocks[2], 2));
+  layer4 = register_module("layer4", make_stage(in_planes, 512, blocks[3], 2));
+  fc = register_module("fc", torch::nn::Linear(512, config.num_classes));
+  // torchvision's initialisation: Kaiming-normal (fan-out) convolutions.
+  for (auto& module : modules(/*include_self=*/false))
+    if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(module.get()))
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+}
+
+torch::nn::Sequential ResNetImpl::make_stage(int64_t& in_planes, int64_t planes, int64_t blocks, int64_t stride) {
+  torch::nn::Sequential stage;
+  for (int64_t i = 0; i < blocks; ++i) {
+    stage->push_back(BasicBlock(in_planes, planes, i == 0 ? stride : 1));
+    in_planes = planes;
+  }
+  return stage;
+}
+
+torch::Tensor ResNetImpl::forward(torch::Tensor x) {
+  x = torch::relu(bn1(conv1(x)));  // N x 64 x 32 x 32
+  x = layer1->forward(x);          // N x 64 x 32 x 32
+  x = layer2->forward(x);          // N x 128 x 16 x 16
+  x = layer3->forward(x);          // N x 256 x 8 x 8
+  x = layer4->forward(x);          // N x 512 x 4 x 4
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return fc(x);
+}
+
+}  // namespace was::models

@@ -1,0 +1,29 @@
+#include "was/models/small_cnn.h"
+
+namespace was::models {
+namespace {
+
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false));
+}
+
+}  // namespace
+
+SmallCnnImpl::SmallCnnImpl(const ModelConfig& config)
+    : conv1(register_module("conv1", conv3x3(config.in_channels, 32))),
+      conv2(register_module("conv2", conv3x3(32, 64))),
+      conv3(register_module("conv3", conv3x3(64, 128))),
+      bn1(register_module("bn1", torch::nn::BatchNorm2d(32))),
+      bn2(register_module("bn2", torch::nn::BatchNorm2d(64))),
+      bn3(register_module("bn3", torch::nn::BatchNorm2d(128))),
+      fc(register_module("fc", torch::nn::Linear(128, config.num_classes))) {}
+
+torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
+  x = torch::max_pool2d(torch::relu(bn1(conv1(x))), 2);  // N x 32 x H/2 x W/2
+  x = torch::max_pool2d(torch::relu(bn2(conv2(x))), 2);  // N x 64 x H/4 x W/4
+  x = torch::relu(bn3(conv3(x)));                        // N x 128 x H/4 x W/4
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return fc(x);
+}
+
+}  // namespace was::models

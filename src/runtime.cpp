@@ -1,0 +1,50 @@
+#include "was/runtime.h"
+
+#include <malloc.h>
+
+#include <climits>
+#include <cstdlib>
+#include <thread>
+
+#include "was/error.h"
+
+namespace was {
+
+bool tune_allocator() {
+  if (const char* env = std::getenv("WAS_GLIBC_MALLOC"); env != nullptr && std::string(env) == "1") return false;
+#if defined(__GLIBC__)
+  const bool mmap_ok = mallopt(M_MMAP_MAX, 0) == 1;
+  // mallopt takes an int: 2 GiB is the largest threshold it accepts, far above
+  // what one step frees.
+  const bool trim_ok = mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+  // Grow the heap in 64 MiB steps rather than one brk per large buffer.
+  const bool pad_ok = mallopt(M_TOP_PAD, 64 << 20) == 1;
+  return mmap_ok && trim_ok && pad_ok;
+#else
+  return false;
+#endif
+}
+
+int set_threads(int threads) {
+  if (threads < 0) throw Error("--threads must be 0 (all cores) or positive, got " + std::to_string(threads));
+  const int n = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(n);
+  return n;
+}
+
+torch::Device parse_device(const std::string& text) {
+  c10::optional<torch::Device> device;
+  try {
+    device = torch::Device(text);
+  } catch (const std::exception&) {
+    throw Error("unknown device '" + text + "'", "use cpu, cuda or cuda:N");
+  }
+  if (device->is_cuda() && !torch::cuda::is_available())
+    throw Error("device '" + text + "' requested, but this build of LibTorch sees no CUDA device",
+                "use --device cpu, or build against a CUDA-enabled LibTorch");
+  if (!device->is_cpu() && !device->is_cuda())
+    throw Error("device '" + text + "' is not supported", "use cpu or cuda");
+  return *device;
+}
+
+}  // namespace was

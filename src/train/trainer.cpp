@@ -1,0 +1,248 @@
+#include "was/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "was/data/loader.h"
+#include "was/error.h"
+#include "was/eval/evaluate.h"
+
+namespace was {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+// BN re-estimation and evaluation batches never need the training batch size.
+constexpr int64_t kEvalBatch = 256;
+// Keeps the re-estimation order apart from every training epoch's order.
+constexpr uint64_t kBatchNormSeedSalt = 0xb0b0b0b0ULL;
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A one-line progress bar on a terminal; sparse log lines otherwise.
+class Progress {
+ public:
+  Progress(bool enabled, int64_t epoch, int64_t epochs, int64_t total)
+      : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0), epoch_(epoch), epochs_(epochs), total_(total) {}
+
+  void update(int64_t done, double loss, double acc, double images_per_s) {
+    if (!enabled_) return;
+    if (tty_) {
+      constexpr int kWidth = 28;
+      const int filled = total_ ? static_cast<int>(kWidth * done / total_) : kWidth;
+      std::string bar(filled, '=');
+      if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
+      std::fprintf(stderr, "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s ",
+                   (long long)epoch_ + 1, (long long)epochs_, bar.c_str(), (long long)done, (long long)total_, loss,
+                   acc, images_per_s);
+      if (done == total_) std::fputc('\n', stderr);
+    } else {
+      const int64_t step = std::max<int64_t>(total_ / 5, 1);
+      if (done % step != 0 && done != total_) return;
+      std::fprintf(stderr, "epoch %lld/%lld batch %lld/%lld loss %.4f acc %.2f%% %.0f img/s\n", (long long)epoch_ + 1,
+                   (long long)epochs_, (long long)done, (long long)total_, loss, acc, images_per_s);
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  bool enabled_, tty_;
+  int64_t epoch_, epochs_, total_;
+};
+
+void append_line(const fs::path& path, const std::string& line) {
+  std::ofstream out(path, std::ios::app);
+  out << line << '\n';
+}
+
+// Writes a small file atomically.
+void write_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+    if (!out) throw Error("could not write '" + tmp.string() + "'", "check free space and permissions");
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"epochs", epochs},         {"batch_size", batch_size},   {"lr", lr},
+          {"momentum", momentum},     {"weight_decay", weight_decay}, {"cosine", cosine},
+          {"bn_batches", bn_batches}, {"checkpoint_every", checkpoint_every}, {"eval_every", eval_every}};
+}
+
+TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
+  TrainOptions o;
+  o.epochs = j.value("epochs", o.epochs);
+  o.batch_size = j.value("batch_size", o.batch_size);
+  o.lr = j.value("lr", o.lr);
+  o.momentum = j.value("momentum", o.momentum);
+  o.weight_decay = j.value("weight_decay", o.weight_decay);
+  o.cosine = j.value("cosine", o.cosine);
+  o.bn_batches = j.value("bn_batches", o.bn_batches);
+  o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
+  o.eval_every = j.value("eval_every", o.eval_every);
+  return o;
+}
+
+Trainer::Trainer(Network& network, const data::Split& split, TrainOptions options, RunState state,
+                 torch::Device device)
+    : network_(network), split_(split), options_(std::move(options)), state_(std::move(state)), device_(device) {
+  if (options_.epochs < 1) throw Error("--epochs must be at least 1, got " + std::to_string(options_.epochs));
+  if (options_.batch_size < 1)
+    throw Error("--batch-size must be at least 1, got " + std::to_string(options_.batch_size));
+  if (!(options_.lr > 0.0)) throw Error("--lr must be positive");
+  if (options_.momentum < 0.0 || options_.weight_decay < 0.0)
+    throw Error("--momentum and --weight-decay must not be negative");
+  if (options_.bn_batches < 0) throw Error("--bn-batches must not be negative");
+  network_.to(device_);
+  optimizer_ = std::make_unique<torch::optim::SGD>(
+      network_.module().parameters(),
+      torch::optim::SGDOptions(options_.lr).momentum(options_.momentum).weight_decay(options_.weight_decay));
+  state_.train_options = options_.to_json();
+}
+
+double Trainer::learning_rate_at(int64_t step) const {
+  if (!options_.cosine) return options_.lr;
+  const int64_t batches = (split_.train.size() + options_.batch_size - 1) / options_.batch_size;
+  const int64_t total = options_.epochs * batches;
+  return options_.lr * 0.5 * (1.0 + std::cos(kPi * double(step) / double(std::max<int64_t>(total, 1))));
+}
+
+void Trainer::save() {
+  if (options_.out_dir.empty()) return;
+  save_checkpoint((fs::path(options_.out_dir) / "last.pt").string(), network_, state_, optimizer_.get());
+}
+
+RunState Trainer::run(const EpochCallback& on_epoch) {
+  data::BatchLoader train(split_.train, split_.normalization, options_.batch_size, /*shuffle=*/true, state_.seed,
+                          /*drop_last=*/false, device_);
+  data::BatchLoader test(split_.test, split_.normalization, kEvalBatch, false, 0, false, device_);
+  if (!options_.out_dir.empty()) fs::create_directories(options_.out_dir);
+  const int64_t batches = train.batches_per_epoch();
+
+  for (int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
+    const auto start = Clock::now();
+    Progress progress(options_.progress, epoch, options_.epochs, batches);
+    double loss_sum = 0.0;
+    int64_t correct = 0, seen = 0;
+    bool stopped = false;
+    for (int64_t b = state_.batch; b < batches; ++b) {
+      if (options_.max_steps > 0 && state_.step >= options_.max_steps) {
+        stopped = true;
+        break;
+      }
+      const auto batch = train.batch(epoch, b);
+      for (auto& group : optimizer_->param_groups())
+        static_cast<torch::optim::SGDOptions&>(group.options()).lr(learning_rate_at(state_.step));
+      network_.begin_training_step(static_cast<uint64_t>(state_.step));
+      const auto logits = network_.forward(batch.images);
+      const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+      optimizer_->zero_grad();
+      loss.backward();
+      optimizer_->step();
+      ++state_.step;
+      state_.batch = b + 1;
+
+      const int64_t n = batch.labels.size(0);
+      loss_sum += loss.item<double>() * double(n);
+      correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+      seen += n;
+      progress.update(b + 1, loss_sum / double(seen), 100.0 * double(correct) / double(seen),
+                      double(seen) / seconds_since(start));
+      if (options_.checkpoint_every > 0 && state_.step % options_.checkpoint_every == 0) save();
+    }
+    if (stopped) {
+      save();
+      return state_;
+    }
+    const double train_seconds = seconds_since(start);
+    state_.epoch = epoch + 1;
+    state_.batch = 0;
+
+    nlohmann::json metrics = {{"epoch", epoch + 1},
+                              {"step", state_.step},
+                              {"lr", learning_rate_at(state_.step - 1)},
+                              {"train_loss", seen ? loss_sum / double(seen) : 0.0},
+                              {"train_top1", seen ? 100.0 * double(correct) / double(seen) : 0.0},
+                              {"images_per_s", train_seconds > 0 ? double(seen) / train_seconds : 0.0},
+                              {"seconds", train_seconds}};
+    const bool last = state_.epoch == options_.epochs;
+    if (options_.eval_every > 0 && (state_.epoch % options_.eval_every == 0) && !last) {
+      // Mid-training curves use the training-time BN statistics of both modes.
+      const auto aom = evaluate(network_, test, Mode::aom(), false);
+      metrics["test_top1_aom"] = aom.top1();
+      metrics["test_loss_aom"] = aom.loss;
+      if (network_.shadow().enabled()) metrics["test_top1_dom"] = evaluate(network_, test, Mode::dom(state_.dom_seed), false).top1();
+    }
+    if (last) finish();
+    if (last) {
+      metrics["test_top1_aom"] = state_.results["aom"]["top1"];
+      if (network_.shadow().enabled()) metrics["test_top1_dom"] = state_.results["dom"]["top1"];
+    }
+    state_.history.push_back(metrics);
+    save();
+    if (!options_.out_dir.empty()) append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.dump());
+    if (on_epoch) on_epoch(metrics);
+  }
+  if (!state_.finished) {  // resumed after the last epoch, before finishing
+    finish();
+    save();
+  }
+  return state_;
+}
+
+void Trainer::finish() {
+  torch::NoGradGuard no_grad;
+  data::BatchLoader test(split_.test, split_.normalization, kEvalBatch, false, 0, false, device_);
+  data::BatchLoader bn_source(split_.train, split_.normalization, kEvalBatch, true, state_.seed ^ kBatchNormSeedSalt,
+                              false, device_);
+  const int64_t bn_batches = std::min(options_.bn_batches, bn_source.batches_per_epoch());
+  auto& bank = network_.batchnorm();
+  bank.store(kTrainingBatchNorm);
+
+  std::vector<Mode> modes = {Mode::aom()};
+  if (network_.shadow().enabled()) modes.push_back(Mode::dom(state_.dom_seed));
+  nlohmann::json results = nlohmann::json::object();
+  for (const auto& mode : modes) {
+    const auto with_training_bn = evaluate(network_, test, mode, /*use_mode_batchnorm=*/false);
+    nlohmann::json r;
+    r["top1_training_bn"] = with_training_bn.top1();
+    if (bn_batches > 0 && bank.num_layers() > 0) {
+      network_.reestimate_batchnorm(mode, bn_batches, [&](int64_t i) { return bn_source.batch(0, i).images; });
+      const auto with_mode_bn = evaluate(network_, test, mode, true);
+      r["top1"] = with_mode_bn.top1();
+      r["loss"] = with_mode_bn.loss;
+      r["batchnorm"] = "re-estimated";
+    } else {
+      r["top1"] = with_training_bn.top1();
+      r["loss"] = with_training_bn.loss;
+      r["batchnorm"] = "training";
+    }
+    const auto macs = network_.macs(mode);
+    const auto sparsity = network_.sparsity(mode);
+    r["macs"] = macs.total();
+    r["sparsity_transformed"] = sparsity.transformed_rate();
+    r["sparsity_conv"] = sparsity.conv_rate();
+    results[mode.is_dom() ? "dom" : "aom"] = r;
+  }
+  results["dom_seed"] = state_.dom_seed;
+  results["bn_batches"] = bn_batches;
+  state_.results = results;
+  state_.finished = true;
+  network_.set_mode(Mode::aom());
+  if (!options_.out_dir.empty()) write_atomic(fs::path(options_.out_dir) / "results.json", results.dump(2) + "\n");
+}
+
+}  // namespace was

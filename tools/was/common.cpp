@@ -1,0 +1,40 @@
+#include "common.h"
+
+#include <filesystem>
+
+#include "was/error.h"
+#include "was/runtime.h"
+
+namespace was::cli {
+namespace fs = std::filesystem;
+
+void RuntimeOptions::add_to(CLI::App& app) {
+  app.add_option("--threads", threads, "intra-op threads (0: all cores)")->capture_default_str();
+  app.add_option("--device", device, "cpu, cuda or cuda:N (cuda needs a CUDA build of LibTorch)")
+      ->capture_default_str();
+}
+
+torch::Device RuntimeOptions::apply() const {
+  const auto dev = parse_device(device);
+  set_threads(threads);
+  return dev;
+}
+
+data::Split load_split(const std::string& name, const std::string& dir, int64_t train_subset) {
+  auto split = data::load_dataset(name, dir);
+  if (train_subset < 0) throw Error("--train-subset must not be negative");
+  if (train_subset > 0 && train_subset < split.train.size()) split.train = split.train.head(train_subset);
+  return split;
+}
+
+std::string resolve_checkpoint(const std::string& path) {
+  if (fs::is_directory(path)) {
+    const auto last = fs::path(path) / "last.pt";
+    if (!fs::exists(last))
+      throw Error("run directory '" + path + "' holds no last.pt", "pass a checkpoint file or a run directory");
+    return last.string();
+  }
+  return path;
+}
+
+}  // namespace was::cli

@@ -1,0 +1,34 @@
+// What the subcommands of the `was` tool share.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "was/data/datasets.h"
+
+namespace was::cli {
+
+/// --threads and --device, common to every subcommand that computes.
+struct RuntimeOptions {
+  int threads = 0;
+  std::string device = "cpu";
+
+  void add_to(CLI::App& app);
+  /// Sets the thread count and returns the device (throws was::Error).
+  torch::Device apply() const;
+};
+
+/// Loads `name` from `dir` ("" for the dataset's default location), keeping
+/// the first `train_subset` training images when > 0.
+data::Split load_split(const std::string& name, const std::string& dir, int64_t train_subset = 0);
+
+/// Accepts a checkpoint file or a run directory holding last.pt.
+std::string resolve_checkpoint(const std::string& path);
+
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+}  // namespace was::cli

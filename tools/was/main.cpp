@@ -1,0 +1,45 @@
+// was: train and serve networks with the Weight Augmentation Strategy.
+#include <c10/util/Exception.h>
+
+#include <iostream>
+
+#include "common.h"
+#include "was/error.h"
+#include "was/runtime.h"
+
+int main(int argc, char** argv) {
+  // Before any large allocation: keep LibTorch's buffers off mmap/munmap.
+  was::tune_allocator();
+
+  CLI::App app{
+      "was: train convolutional networks with the Weight Augmentation Strategy and serve one set of weights in "
+      "two modes, AOM (plain weights) and DOM (a seeded draw of shadow weights).\n\n"
+      "Start with:\n"
+      "  was train --dataset fashion-mnist --was CT --epochs 3 --out runs/ct\n"
+      "  was eval runs/ct\n"
+      "  was info runs/ct\n",
+      "was"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "was 0.1.0");
+  was::cli::add_train_command(app);
+  was::cli::add_eval_command(app);
+  was::cli::add_info_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const was::Error& e) {
+    std::cerr << "error: " << e.what();
+    if (!e.hint().empty()) std::cerr << " (" << e.hint() << ")";
+    std::cerr << std::endl;
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

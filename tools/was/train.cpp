@@ -1,0 +1,179 @@
+// `was train`: train a network, with or without WAS, and evaluate both modes.
+#include <filesystem>
+#include <iostream>
+
+#include "common.h"
+#include "was/error.h"
+#include "was/network.h"
+#include "was/train/trainer.h"
+
+namespace was::cli {
+namespace fs = std::filesystem;
+namespace {
+
+struct TrainArgs {
+  std::string model = "small_cnn";
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  std::string policy = "none";
+  std::string granularity;
+  std::string out;
+  std::string resume;
+  uint64_t seed = 0;
+  int64_t dom_seed = 0;
+  int64_t train_subset = 0;
+  bool no_progress = false;
+  TrainOptions options;
+  RuntimeOptions runtime;
+};
+
+std::string default_out(const TrainArgs& a) {
+  std::string tag = a.policy;
+  for (char& c : tag)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.') c = '_';
+  return "runs/" + a.model + "-" + tag + "-s" + std::to_string(a.seed);
+}
+
+void print_results(const RunState& state, const std::string& out_dir) {
+  const auto& r = state.results;
+  std::cerr << "\nfinished: " << state.epoch << " epochs, " << state.step << " steps";
+  if (!out_dir.empty()) std::cerr << ", checkpoint " << (fs::path(out_dir) / "last.pt").string();
+  std::cerr << "\n";
+  for (const char* mode : {"aom", "dom"}) {
+    if (!r.contains(mode)) continue;
+    const auto& m = r[mode];
+    std::fprintf(stderr, "  %s top-1 %.2f%% (training BN %.2f%%)  MACs %.2f M  sparsity %.1f%%\n",
+                 mode[0] == 'a' ? "AOM" : "DOM", m["top1"].get<double>(), m["top1_training_bn"].get<double>(),
+                 m["macs"].get<double>() / 1e6, 100.0 * m["sparsity_transformed"].get<double>());
+  }
+}
+
+void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
+  const torch::Device device = a.runtime.apply();
+  a.options.progress = !a.no_progress;
+
+  std::unique_ptr<Network> network;
+  std::optional<Checkpoint> checkpoint;
+  RunState state;
+
+  if (!a.resume.empty()) {
+    // Everything that defines the run comes from the checkpoint.
+    for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed"})
+      if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
+        throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
+                    "drop " + std::string(flag) + ", or start a new run with another --out");
+    const std::string path = resolve_checkpoint(a.resume);
+    checkpoint = load_checkpoint(path, device);
+    state = checkpoint->state;
+    if (a.out.empty()) a.out = fs::path(path).parent_path().string();
+    const int64_t epochs = a.options.epochs;
+    const bool epochs_given =
+        std::find(explicit_flags.begin(), explicit_flags.end(), "--epochs") != explicit_flags.end();
+    a.options = TrainOptions::from_json(state.train_options);
+    if (epochs_given) {
+      if (epochs < state.epoch)
+        throw Error("--epochs " + std::to_string(epochs) + " is below the " + std::to_string(state.epoch) +
+                    " epochs the checkpoint has done");
+      if (epochs > state.epoch) state.finished = false;
+      a.options.epochs = epochs;
+    }
+    a.options.progress = !a.no_progress;
+    a.options.out_dir = a.out;
+    a.dataset = state.dataset;
+    if (state.finished) {
+      std::cerr << "run in " << a.out << " is already finished (" << state.epoch
+                << " epochs); pass a larger --epochs to continue it\n";
+      return;
+    }
+  } else {
+    // Validate everything before anything is written.
+    Policy policy = Policy::parse(a.policy);
+    if (!a.granularity.empty()) policy = Policy::parse(a.policy + ",granularity=" + a.granularity);
+    if (a.dom_seed < 0) throw Error("--dom-seed must be a non-negative integer");
+    if (a.out.empty()) a.out = default_out(a);
+    if (fs::exists(fs::path(a.out) / "last.pt"))
+      throw Error("'" + a.out + "' already holds a run (last.pt)",
+                  "continue it with --resume " + a.out + ", or choose another --out");
+    if (fs::exists(a.out) && !fs::is_directory(a.out))
+      throw Error("--out '" + a.out + "' exists and is not a directory");
+    state.policy = policy.to_string();
+    state.seed = a.seed;
+    state.dom_seed = a.dom_seed;
+    state.dataset = a.dataset;
+    a.options.out_dir = a.out;
+  }
+
+  const auto split = load_split(a.dataset, a.data_dir, a.train_subset);
+  if (checkpoint) {
+    network = std::move(checkpoint->network);
+    if (split.train.channels() != state.model.in_channels || split.train.num_classes != state.model.num_classes)
+      throw Error("the checkpoint's model does not fit dataset '" + a.dataset + "'");
+  } else {
+    state.model = models::ModelConfig{a.model, split.train.num_classes, split.train.channels(), split.train.height()};
+    state.normalization = split.normalization;
+    torch::manual_seed(a.seed);  // weight initialisation
+    network = std::make_unique<Network>(state.model, Policy::parse(state.policy), state.seed);
+  }
+  if (split.train.height() != split.train.width())
+    throw Error("dataset '" + a.dataset + "' has non-square images; the models expect square inputs");
+
+  // Normalisation is fixed by the run, so a resumed run sees the same inputs.
+  data::Split normalised = split;
+  normalised.normalization = state.normalization;
+
+  Trainer trainer(*network, normalised, a.options, state, device);
+  if (checkpoint) trainer.restore_optimizer(*checkpoint);
+  std::cerr << "training " << state.model.name << " on " << a.dataset << " (" << split.train.size()
+            << " images), policy " << state.policy << ", " << torch::get_num_threads() << " threads, out "
+            << a.out << "\n";
+  const auto final_state = trainer.run([](const nlohmann::json& metrics) { std::cout << metrics.dump() << std::endl; });
+  if (final_state.finished) print_results(final_state, a.out);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "train a network (with --was, a WAS network) and evaluate AOM and DOM");
+  cmd->add_option("--model", args->model, "network: small_cnn, resnet18, resnet34")->capture_default_str();
+  cmd->add_option("--dataset", args->dataset, "fashion-mnist or synthetic")->capture_default_str();
+  cmd->add_option("--data-dir", args->data_dir, "dataset directory (default: the dataset's standard place)");
+  cmd->add_option("--was", args->policy,
+                  "WAS policy: none, a preset C, T, R, CT, CTR (e.g. CT@p=0.5), or transforms such as "
+                  "crop=0.4:0.6,translate=0.3:0.3,rotate=0:90 with @p=P per transform")
+      ->capture_default_str();
+  cmd->add_option("--granularity", args->granularity, "one draw per layer (default) or per filter")
+      ->check(CLI::IsMember({"layer", "filter"}));
+  cmd->add_option("--dom-seed", args->dom_seed, "the DOM draw stored with the model")->capture_default_str();
+  cmd->add_option("--epochs", args->options.epochs, "epochs")->capture_default_str();
+  cmd->add_option("--batch-size", args->options.batch_size, "batch size")->capture_default_str();
+  cmd->add_option("--lr", args->options.lr, "SGD learning rate")->capture_default_str();
+  cmd->add_option("--momentum", args->options.momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--weight-decay", args->options.weight_decay, "L2 weight decay")->capture_default_str();
+  cmd->add_flag("--cosine", args->options.cosine, "cosine learning-rate decay to 0");
+  cmd->add_option("--seed", args->seed, "run seed: initialisation, data order, shadow-weight draws")
+      ->capture_default_str();
+  cmd->add_option("--bn-batches", args->options.bn_batches,
+                  "batches to re-estimate each mode's BatchNorm statistics after training (0: keep training ones)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-every", args->options.checkpoint_every, "also checkpoint every N steps (0: per epoch)")
+      ->capture_default_str();
+  cmd->add_option("--eval-every", args->options.eval_every, "test-set evaluation every N epochs (0: at the end)")
+      ->capture_default_str();
+  cmd->add_option("--train-subset", args->train_subset, "train on the first N images only (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--max-steps", args->options.max_steps, "stop (resumably) after N steps in total (0: no limit)");
+  cmd->add_option("--out", args->out, "run directory for last.pt, metrics.jsonl, results.json "
+                                      "(default runs/MODEL-POLICY-sSEED)");
+  cmd->add_option("--resume", args->resume, "continue the run of a checkpoint or run directory exactly");
+  cmd->add_flag("--no-progress", args->no_progress, "no progress bar or progress lines");
+  args->runtime.add_to(*cmd);
+  cmd->callback([args, cmd] {
+    std::vector<std::string> given;
+    for (const auto* opt : cmd->get_options())
+      if (opt->count() > 0) given.push_back(opt->get_name());
+    run_train(*args, given);
+  });
+}
+
+}  // namespace was::cli
