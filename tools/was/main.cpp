@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
       "  was info runs/ct\n",
       "was"};
   app.require_subcommand(1);
+  // As in most tools, a repeated option takes its last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "was 0.1.0");
   was::cli::add_train_command(app);
   was::cli::add_eval_command(app);
@@ -27,8 +29,15 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << " (see was --help, or was COMMAND --help)" << std::endl;
+    return 2;
   } catch (const was::Error& e) {
     std::cerr << "error: " << e.what();
     if (!e.hint().empty()) std::cerr << " (" << e.hint() << ")";

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs (only the missing ones, quietly)
+# and builds it in Release into build/. Sourced by demo.sh and test.sh.
+set -euo pipefail
+
+WAS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WAS_BUILD="${WAS_BUILD:-$WAS_ROOT/build}"
+
+WAS_PACKAGES=(
+  cmake ninja-build g++ pkg-config
+  libtorch-dev            # LibTorch 1.13 (CPU)
+  libcli11-dev            # command line
+  nlohmann-json3-dev      # metrics, checkpoint metadata
+  zlib1g-dev              # gzip IDX files
+  libgtest-dev            # tests
+  libbenchmark-dev        # bench/
+  dataset-fashion-mnist   # the demo's data
+)
+
+was_install_deps() {
+  local missing=()
+  for p in "${WAS_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+was_build() {
+  cmake -S "$WAS_ROOT" -B "$WAS_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$WAS_BUILD" -j "$(nproc)"
+}

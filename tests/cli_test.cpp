@@ -1,0 +1,178 @@
+// The real `was` tool on good and bad input: bad input gives one clear line
+// on stderr, a non-zero exit, and no output written.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "was/data/datasets.h"
+#include "was/data/idx.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+struct CliTest : ::testing::Test {
+  fs::path dir;
+
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("was_cli_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  static std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  Result run(const std::string& args) {
+    const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
+    const std::string cmd = std::string(WAS_CLI_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  // Fails unless the run failed cleanly: exit `code` (2 for command-line
+  // syntax, 1 otherwise), one "error:" line naming `needle`.
+  void expect_clean_failure(const Result& r, const std::string& needle, int code = 1) {
+    EXPECT_EQ(r.code, code) << r.err;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
+  }
+
+  // A Fashion-MNIST directory with tiny files in the real format.
+  fs::path write_fashion_dir(const std::string& name) {
+    const auto d = dir / name;
+    fs::create_directories(d);
+    auto images = torch::randint(0, 256, {20, 1, 28, 28}).to(torch::kUInt8);
+    auto labels = torch::arange(20) % 10;
+    was::data::write_idx_images((d / "train-images-idx3-ubyte.gz").string(), images, true);
+    was::data::write_idx_labels((d / "train-labels-idx1-ubyte.gz").string(), labels, true);
+    was::data::write_idx_images((d / "t10k-images-idx3-ubyte.gz").string(), images.slice(0, 0, 10), true);
+    was::data::write_idx_labels((d / "t10k-labels-idx1-ubyte.gz").string(), labels.slice(0, 0, 10), true);
+    return d;
+  }
+
+  std::string synthetic_train(const std::string& out, const std::string& extra = "") {
+    return "train --dataset synthetic --epochs 1 --batch-size 64 --bn-batches 1 --no-progress --out " +
+           (dir / out).string() + " " + extra;
+  }
+};
+
+TEST_F(CliTest, TrainEvalInfoEndToEnd) {
+  const auto r = run(synthetic_train("run", "--was CT"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"epoch\":1"), std::string::npos) << r.out;  // one JSON line per epoch
+  EXPECT_TRUE(fs::exists(dir / "run" / "last.pt"));
+  EXPECT_TRUE(fs::exists(dir / "run" / "results.json"));
+  const auto e = run("eval " + (dir / "run").string() + " --threads 1 --json " + (dir / "eval.json").string());
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("AOM"), std::string::npos);
+  EXPECT_NE(e.out.find("DOM:0"), std::string::npos);
+  EXPECT_TRUE(fs::exists(dir / "eval.json"));
+  const auto i = run("info " + (dir / "run").string());
+  ASSERT_EQ(i.code, 0) << i.err;
+  EXPECT_NE(i.out.find("crop=0.8:1,translate=0.3:0.3"), std::string::npos) << i.out;
+  // A second train into the same directory must not overwrite the run.
+  expect_clean_failure(run(synthetic_train("run")), "already holds a run");
+  // Resume with a conflicting model is refused.
+  expect_clean_failure(run("train --resume " + (dir / "run").string() + " --model resnet18 --epochs 2"),
+                       "--model cannot be combined with --resume");
+}
+
+TEST_F(CliTest, MissingDatasetDirectory) {
+  expect_clean_failure(run("train --dataset fashion-mnist --data-dir " + (dir / "nowhere").string() + " --out " +
+                           (dir / "out").string()),
+                       (dir / "nowhere").string());
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_F(CliTest, TruncatedIdxFile) {
+  const auto d = write_fashion_dir("fm");
+  const auto file = d / "train-images-idx3-ubyte.gz";
+  // Rewrite it uncompressed and cut it short.
+  fs::remove(file);
+  was::data::write_idx_images((d / "train-images-idx3-ubyte").string(),
+                              torch::zeros({20, 1, 28, 28}, torch::kUInt8), false);
+  fs::resize_file(d / "train-images-idx3-ubyte", 16 + 28 * 28 * 5);
+  expect_clean_failure(run("train --data-dir " + d.string() + " --out " + (dir / "out").string()),
+                       "train-images-idx3-ubyte");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_F(CliTest, WrongMagicIdxFile) {
+  const auto d = write_fashion_dir("fm");
+  // Labels where images belong.
+  fs::copy_file(d / "train-labels-idx1-ubyte.gz", d / "train-images-idx3-ubyte.gz",
+                fs::copy_options::overwrite_existing);
+  expect_clean_failure(run("train --data-dir " + d.string() + " --out " + (dir / "out").string()), "magic");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_F(CliTest, UnknownModel) {
+  expect_clean_failure(run(synthetic_train("out", "--model resnet99")), "unknown model 'resnet99'");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_F(CliTest, CropAndTranslateOutOfRange) {
+  for (const char* policy : {"crop=0:0.5", "crop=0.5:1.5"}) {
+    expect_clean_failure(run(synthetic_train("out", std::string("--was ") + policy)), "crop ratio");
+    EXPECT_FALSE(fs::exists(dir / "out"));
+  }
+  for (const char* policy : {"translate=-0.1:0.3", "translate=0.3:1.2"}) {
+    expect_clean_failure(run(synthetic_train("out", std::string("--was ") + policy)), "translate fractions");
+    EXPECT_FALSE(fs::exists(dir / "out"));
+  }
+}
+
+TEST_F(CliTest, CorruptAndTruncatedCheckpoints) {
+  ASSERT_EQ(run(synthetic_train("run")).code, 0);
+  const auto good = dir / "run" / "last.pt";
+  const auto truncated = dir / "truncated.pt";
+  fs::copy_file(good, truncated);
+  fs::resize_file(truncated, fs::file_size(good) / 3);
+  const auto garbage = dir / "garbage.pt";
+  std::ofstream(garbage) << "not a checkpoint at all";
+  for (const auto& p : {truncated, garbage, dir / "missing.pt"}) {
+    expect_clean_failure(run("eval " + p.string() + " --json " + (dir / "e.json").string()), p.string());
+    expect_clean_failure(run("info " + p.string()), p.string());
+    EXPECT_FALSE(fs::exists(dir / "e.json"));
+  }
+}
+
+TEST_F(CliTest, ResumeFromCorruptCheckpointLeavesNothing) {
+  const auto garbage = dir / "garbage.pt";
+  std::ofstream(garbage) << "junk";
+  expect_clean_failure(run("train --resume " + garbage.string() + " --out " + (dir / "out").string()),
+                       garbage.string());
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_F(CliTest, BadOptionValues) {
+  expect_clean_failure(run(synthetic_train("out", "--epochs 0")), "--epochs");
+  expect_clean_failure(run(synthetic_train("out", "--threads -2")), "--threads");
+  expect_clean_failure(run(synthetic_train("out", "--device tpu")), "device");
+  expect_clean_failure(run(synthetic_train("out", "--granularity sideways")), "--granularity", 2);
+  expect_clean_failure(run(synthetic_train("out", "--epochs many")), "--epochs", 2);
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+}  // namespace
