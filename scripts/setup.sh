@@ -12,9 +12,12 @@ WAS_PACKAGES=(
   libcli11-dev            # command line
   nlohmann-json3-dev      # metrics, checkpoint metadata
   zlib1g-dev              # gzip IDX files
+  libjpeg62-turbo-dev     # image folders: JPEG
+  libpng-dev              # image folders: PNG
   libgtest-dev            # tests
   libbenchmark-dev        # bench/
   dataset-fashion-mnist   # the demo's data
+  python3-pil python3-numpy  # the CIFAR-10 test runs ../shared/datasets/cifar10-jpeg/to_cifar_bin.py
 )
 
 was_install_deps() {

@@ -1,6 +1,7 @@
 #include "was/batchnorm.h"
 
 #include "was/error.h"
+#include "was/nn/compact.h"
 
 namespace was {
 namespace {
@@ -21,13 +22,14 @@ c10::optional<double> swap_momentum(torch::nn::Module* m, c10::optional<double> 
   c10::optional<double> old;
   set_momentum<torch::nn::BatchNorm1dImpl>(m, momentum, &old) ||
       set_momentum<torch::nn::BatchNorm2dImpl>(m, momentum, &old) ||
-      set_momentum<torch::nn::BatchNorm3dImpl>(m, momentum, &old);
+      set_momentum<torch::nn::BatchNorm3dImpl>(m, momentum, &old) ||
+      set_momentum<FoldableBatchNorm2dImpl>(m, momentum, &old);
   return old;
 }
 
 bool is_batchnorm(torch::nn::Module* m) {
   return dynamic_cast<torch::nn::BatchNorm1dImpl*>(m) || dynamic_cast<torch::nn::BatchNorm2dImpl*>(m) ||
-         dynamic_cast<torch::nn::BatchNorm3dImpl*>(m);
+         dynamic_cast<torch::nn::BatchNorm3dImpl*>(m) || dynamic_cast<FoldableBatchNorm2dImpl*>(m);
 }
 
 torch::Tensor& buffer(torch::nn::Module* m, const char* name) {

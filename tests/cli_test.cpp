@@ -9,6 +9,7 @@
 
 #include "was/data/datasets.h"
 #include "was/data/idx.h"
+#include "was/data/image.h"
 
 namespace {
 
@@ -172,6 +173,90 @@ TEST_F(CliTest, BadOptionValues) {
   expect_clean_failure(run(synthetic_train("out", "--device tpu")), "device");
   expect_clean_failure(run(synthetic_train("out", "--granularity sideways")), "--granularity", 2);
   expect_clean_failure(run(synthetic_train("out", "--epochs many")), "--epochs", 2);
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// --- data sets: CIFAR, image folders, augmentation flags ---------------------------
+
+// root/{train,test}/{a,b}/N.png, `side` x `side` random images.
+fs::path write_image_folder(const fs::path& root, int64_t side, int per_class = 4) {
+  for (const char* split : {"train", "test"}) {
+    for (const char* cls : {"a", "b"}) {
+      fs::create_directories(root / split / cls);
+      for (int i = 0; i < per_class; ++i)
+        was::data::write_png((root / split / cls / (std::to_string(i) + ".png")).string(),
+                             torch::randint(0, 256, {3, side, side}).to(torch::kUInt8));
+    }
+  }
+  return root;
+}
+
+TEST_F(CliTest, CifarDirectoryErrors) {
+  const std::string out = " --no-progress --out " + (dir / "out").string();
+  expect_clean_failure(run("train --dataset cifar10" + out), "no default location");
+  const auto missing = run("train --dataset cifar10 --data-dir " + (dir / "nowhere").string() + out);
+  expect_clean_failure(missing, (dir / "nowhere").string());
+  EXPECT_NE(missing.err.find("to_cifar_bin.py"), std::string::npos) << missing.err;
+  // Files in the layout, but 2 records each instead of 10000, then one cut short.
+  const auto d = dir / "c10";
+  fs::create_directories(d);
+  for (const char* name : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                           "data_batch_5.bin", "test_batch.bin"})
+    std::ofstream(d / name, std::ios::binary) << std::string(2 * 3073, '\1');
+  expect_clean_failure(run("train --dataset cifar10 --data-dir " + d.string() + out),
+                       (d / "data_batch_1.bin").string() + "' holds 2 records, expected 10000");
+  fs::resize_file(d / "data_batch_1.bin", 2 * 3073 - 7);
+  expect_clean_failure(run("train --dataset cifar10 --data-dir " + d.string() + out), "not a whole number");
+  expect_clean_failure(run("train --dataset cifar100 --data-dir " + d.string() + out), "holds no train.bin");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_F(CliTest, ImageFolderTrainEvalAndAugmentFlags) {
+  const auto root = write_image_folder(dir / "folder", 10);
+  const std::string train = "train --dataset imagefolder --data-dir " + root.string() +
+                            " --image-size 8 --epochs 1 --batch-size 4 --bn-batches 1 --no-progress --threads 1";
+  auto r = run(train + " --was CT --out " + (dir / "aug").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("augmentation crop(pad=4)+hflip"), std::string::npos) << r.err;  // on by default
+  auto i = run("info --json " + (dir / "aug").string());
+  ASSERT_EQ(i.code, 0) << i.err;
+  EXPECT_NE(i.out.find("\"augment\": true"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("\"image_size\": 8"), std::string::npos) << i.out;
+  // eval reloads the folder at the run's image size (the run does not store where the data live).
+  const auto e = run("eval " + (dir / "aug").string() + " --data-dir " + root.string() + " --threads 1");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("DOM:0"), std::string::npos) << e.out;
+
+  r = run(train + " --no-augment --out " + (dir / "plain").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("augmentation none"), std::string::npos) << r.err;
+  i = run("info --json " + (dir / "plain").string());
+  EXPECT_NE(i.out.find("\"augment\": false"), std::string::npos) << i.out;
+
+  // The run fixes the choice; both flags at once are a syntax error.
+  expect_clean_failure(run("train --resume " + (dir / "plain").string() + " --augment --epochs 2"),
+                       "--augment cannot be combined with --resume");
+  expect_clean_failure(run(train + " --augment --no-augment --out " + (dir / "both").string()), "--no-augment", 2);
+  expect_clean_failure(run(synthetic_train("sized", "--image-size 8")), "image size");
+  EXPECT_FALSE(fs::exists(dir / "both"));
+  EXPECT_FALSE(fs::exists(dir / "sized"));
+}
+
+TEST_F(CliTest, ImageFolderBadInput) {
+  const auto root = write_image_folder(dir / "folder", 8, 2);
+  const std::string train = "train --dataset imagefolder --data-dir " + root.string() + " --no-progress --out " +
+                            (dir / "out").string();
+  fs::create_directories(root / "train" / "c");  // an empty class folder
+  expect_clean_failure(run(train), (root / "train" / "c").string() + "' holds no images");
+  fs::remove(root / "train" / "c");
+  std::ofstream(root / "train" / "b" / "notes.txt") << "not an image";
+  expect_clean_failure(run(train), (root / "train" / "b" / "notes.txt").string());
+  fs::remove(root / "train" / "b" / "notes.txt");
+  std::ofstream(root / "train" / "b" / "9.jpg") << "not a JPEG either";
+  expect_clean_failure(run(train), (root / "train" / "b" / "9.jpg").string() + "' is not a JPEG or PNG image");
+  fs::remove(root / "train" / "b" / "9.jpg");
+  was::data::write_png((root / "test" / "a" / "big.png").string(), torch::zeros({3, 12, 12}, torch::kUInt8));
+  expect_clean_failure(run(train), "--image-size");
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 

@@ -26,6 +26,7 @@ enum class StreamDomain : uint64_t {
   kShuffle = 3,
   kSynthetic = 4,
   kTestAugment = 5,
+  kAugment = 6,  ///< training-batch augmentation (data::Augmentation)
 };
 
 /// A SplitMix64 sequence whose start is a hash of its key.

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "was/data/idx.h"
+#include "was/data/image_folder.h"
 #include "was/error.h"
 #include "was/rng.h"
 
@@ -17,6 +18,9 @@ namespace fs = std::filesystem;
 
 constexpr const char* kFashionMnistName = "fashion-mnist";
 constexpr const char* kSyntheticName = "synthetic";
+constexpr const char* kCifar10Name = "cifar10";
+constexpr const char* kCifar100Name = "cifar100";
+constexpr const char* kImageFolderName = "imagefolder";
 constexpr int64_t kFashionMnistClasses = 10;
 constexpr double kPi = 3.14159265358979323846;
 const char* const kFashionMnistHint =
@@ -189,15 +193,54 @@ Split make_synthetic(const SyntheticOptions& options) {
   return split;
 }
 
-std::vector<std::string> dataset_names() { return {kFashionMnistName, kSyntheticName}; }
+std::vector<std::string> dataset_names() {
+  return {kCifar10Name, kCifar100Name, kFashionMnistName, kImageFolderName, kSyntheticName};
+}
+
+Split load_dataset(const std::string& name, const std::string& dir, const DatasetOptions& options) {
+  const std::vector<std::string> names = dataset_names();
+  const bool known = std::find(names.begin(), names.end(), name) != names.end();
+  if (known && name != kImageFolderName && options.image_size != 0) {
+    throw Error("an image size applies to data set '" + std::string(kImageFolderName) + "' only, not '" + name + "'",
+                "drop --image-size");
+  }
+  if (known && name != kCifar100Name && options.cifar100_labels != CifarLabels::kFine) {
+    throw Error("coarse labels apply to data set '" + std::string(kCifar100Name) + "' only, not '" + name + "'",
+                "drop --coarse-labels");
+  }
+  if (name == kFashionMnistName) return load_fashion_mnist(dir.empty() ? kFashionMnistDir : dir);
+  if (name == kSyntheticName) return make_synthetic(options.synthetic);
+  if (name == kCifar10Name) return load_cifar10(dir);
+  if (name == kCifar100Name) {
+    CifarOptions cifar;
+    cifar.labels = options.cifar100_labels;
+    return load_cifar100(dir, cifar);
+  }
+  if (name == kImageFolderName) {
+    if (dir.empty()) {
+      throw Error("data set 'imagefolder' has no default location",
+                  "pass --data-dir DIR with DIR/train/<class>/<image> and DIR/test/<class>/<image> "
+                  "(.jpg, .jpeg or .png)");
+    }
+    ImageFolderOptions folder;
+    folder.image_size = options.image_size;
+    folder.threads = options.decode_threads;
+    return load_image_folder_split(dir, folder);
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw Error("unknown data set '" + name + "'", "known data sets: " + list);
+}
 
 Split load_dataset(const std::string& name, const std::string& dir,
                    const SyntheticOptions& synthetic) {
-  if (name == kFashionMnistName) return load_fashion_mnist(dir.empty() ? kFashionMnistDir : dir);
-  if (name == kSyntheticName) return make_synthetic(synthetic);
-  std::string known;
-  for (const auto& n : dataset_names()) known += (known.empty() ? "" : ", ") + n;
-  throw Error("unknown data set '" + name + "'", "known data sets: " + known);
+  DatasetOptions options;
+  options.synthetic = synthetic;
+  return load_dataset(name, dir, options);
+}
+
+bool augments_by_default(const std::string& name) {
+  return name == kCifar10Name || name == kCifar100Name || name == kImageFolderName;
 }
 
 }  // namespace was::data

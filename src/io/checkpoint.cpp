@@ -65,6 +65,7 @@ nlohmann::json RunState::to_json() const {
           {"seed", seed},
           {"dom_seed", dom_seed},
           {"dataset", dataset},
+          {"class_names", class_names},
           {"normalization", {{"mean", normalization.mean}, {"std", normalization.std}}},
           {"train_options", train_options},
           {"epoch", epoch},
@@ -86,6 +87,7 @@ RunState RunState::from_json(const nlohmann::json& j) {
   s.seed = j.at("seed").get<uint64_t>();
   s.dom_seed = j.at("dom_seed").get<int64_t>();
   s.dataset = j.at("dataset").get<std::string>();
+  s.class_names = j.value("class_names", std::vector<std::string>{});
   s.normalization.mean = j.at("normalization").at("mean").get<std::vector<double>>();
   s.normalization.std = j.at("normalization").at("std").get<std::vector<double>>();
   s.train_options = j.at("train_options");

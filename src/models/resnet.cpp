@@ -3,8 +3,11 @@
 namespace was::models {
 namespace {
 
-torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+using was::CompactableConv2d;
+using was::FoldableBatchNorm2d;
+
+CompactableConv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return CompactableConv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 
 }  // namespace
@@ -12,12 +15,12 @@ torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
 BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride)
     : conv1(register_module("conv1", conv3x3(in_planes, planes, stride))),
       conv2(register_module("conv2", conv3x3(planes, planes, 1))),
-      bn1(register_module("bn1", torch::nn::BatchNorm2d(planes))),
-      bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))) {
+      bn1(register_module("bn1", FoldableBatchNorm2d(planes))),
+      bn2(register_module("bn2", FoldableBatchNorm2d(planes))) {
   shortcut = torch::nn::Sequential();
   if (stride != 1 || in_planes != planes) {
-    shortcut->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in_planes, planes, 1).stride(stride).bias(false)));
-    shortcut->push_back(torch::nn::BatchNorm2d(planes));
+    shortcut->push_back(CompactableConv2d(torch::nn::Conv2dOptions(in_planes, planes, 1).stride(stride).bias(false)));
+    shortcut->push_back(FoldableBatchNorm2d(planes));
   }
   register_module("shortcut", shortcut);
 }
@@ -32,7 +35,7 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
 ResNetImpl::ResNetImpl(std::vector<int64_t> blocks, const ModelConfig& config) {
   TORCH_CHECK(blocks.size() == 4, "ResNet needs 4 stages, got ", blocks.size());
   conv1 = register_module("conv1", conv3x3(config.in_channels, 64, 1));
-  bn1 = register_module("bn1", torch::nn::BatchNorm2d(64));
+  bn1 = register_module("bn1", FoldableBatchNorm2d(64));
   int64_t in_planes = 64;
   layer1 = register_module("layer1", make_stage(in_planes, 64, blocks[0], 1));
   layer2 = register_module("layer2", make_stage(in_planes, 128, blocks[1], 2));

@@ -3,8 +3,11 @@
 namespace was::models {
 namespace {
 
-torch::nn::Conv2d conv3x3(int64_t in, int64_t out) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false));
+using was::CompactableConv2d;
+using was::FoldableBatchNorm2d;
+
+CompactableConv2d conv3x3(int64_t in, int64_t out) {
+  return CompactableConv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false));
 }
 
 }  // namespace
@@ -13,9 +16,9 @@ SmallCnnImpl::SmallCnnImpl(const ModelConfig& config)
     : conv1(register_module("conv1", conv3x3(config.in_channels, 32))),
       conv2(register_module("conv2", conv3x3(32, 64))),
       conv3(register_module("conv3", conv3x3(64, 128))),
-      bn1(register_module("bn1", torch::nn::BatchNorm2d(32))),
-      bn2(register_module("bn2", torch::nn::BatchNorm2d(64))),
-      bn3(register_module("bn3", torch::nn::BatchNorm2d(128))),
+      bn1(register_module("bn1", FoldableBatchNorm2d(32))),
+      bn2(register_module("bn2", FoldableBatchNorm2d(64))),
+      bn3(register_module("bn3", FoldableBatchNorm2d(128))),
       fc(register_module("fc", torch::nn::Linear(128, config.num_classes))) {}
 
 torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {

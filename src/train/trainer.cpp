@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "was/data/datasets.h"
 #include "was/data/loader.h"
 #include "was/error.h"
 #include "was/eval/evaluate.h"
@@ -77,9 +78,11 @@ void write_atomic(const fs::path& path, const std::string& text) {
 }  // namespace
 
 nlohmann::json TrainOptions::to_json() const {
-  return {{"epochs", epochs},         {"batch_size", batch_size},   {"lr", lr},
-          {"momentum", momentum},     {"weight_decay", weight_decay}, {"cosine", cosine},
-          {"bn_batches", bn_batches}, {"checkpoint_every", checkpoint_every}, {"eval_every", eval_every}};
+  nlohmann::json j = {{"epochs", epochs},         {"batch_size", batch_size},   {"lr", lr},
+                      {"momentum", momentum},     {"weight_decay", weight_decay}, {"cosine", cosine},
+                      {"bn_batches", bn_batches}, {"checkpoint_every", checkpoint_every}, {"eval_every", eval_every}};
+  if (augment) j["augment"] = *augment;
+  return j;
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
@@ -93,6 +96,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.bn_batches = j.value("bn_batches", o.bn_batches);
   o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
   o.eval_every = j.value("eval_every", o.eval_every);
+  // Absent in runs from before augmentation existed: the data set's default, off for those.
+  if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
   return o;
 }
 
@@ -110,6 +115,7 @@ Trainer::Trainer(Network& network, const data::Split& split, TrainOptions option
   optimizer_ = std::make_unique<torch::optim::SGD>(
       network_.module().parameters(),
       torch::optim::SGDOptions(options_.lr).momentum(options_.momentum).weight_decay(options_.weight_decay));
+  if (!options_.augment) options_.augment = data::augments_by_default(split_.name);
   state_.train_options = options_.to_json();
 }
 
@@ -126,8 +132,10 @@ void Trainer::save() {
 }
 
 RunState Trainer::run(const EpochCallback& on_epoch) {
+  // Augmentation draws per (seed, epoch, sample), so a resumed run sees the same batches.
   data::BatchLoader train(split_.train, split_.normalization, options_.batch_size, /*shuffle=*/true, state_.seed,
-                          /*drop_last=*/false, device_);
+                          /*drop_last=*/false, device_,
+                          *options_.augment ? data::Augmentation::standard() : data::Augmentation{});
   data::BatchLoader test(split_.test, split_.normalization, kEvalBatch, false, 0, false, device_);
   if (!options_.out_dir.empty()) fs::create_directories(options_.out_dir);
   const int64_t batches = train.batches_per_epoch();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "was/data/datasets.h"
+#include "was/io/checkpoint.h"
 
 namespace was::cli {
 
@@ -22,7 +23,12 @@ struct RuntimeOptions {
 
 /// Loads `name` from `dir` ("" for the dataset's default location), keeping
 /// the first `train_subset` training images when > 0.
-data::Split load_split(const std::string& name, const std::string& dir, int64_t train_subset = 0);
+data::Split load_split(const std::string& name, const std::string& dir, int64_t train_subset = 0,
+                       const data::DatasetOptions& options = {});
+
+/// The data options a stored run was trained with: its image size for an
+/// image folder, coarse labels for a 20-class CIFAR-100 run.
+data::DatasetOptions dataset_options_of(const RunState& state);
 
 /// Accepts a checkpoint file or a run directory holding last.pt.
 std::string resolve_checkpoint(const std::string& path);

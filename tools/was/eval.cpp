@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "modes.h"
 #include "was/data/loader.h"
 #include "was/error.h"
 #include "was/eval/evaluate.h"
@@ -13,8 +14,6 @@
 namespace was::cli {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr int64_t kBatchNormSeedSalt = 0x5eed;
 
 struct EvalArgs {
   std::vector<std::string> checkpoints;
@@ -39,7 +38,7 @@ std::vector<Row> evaluate_checkpoint(const std::string& arg, const EvalArgs& a, 
   const std::string path = resolve_checkpoint(arg);
   auto ckpt = load_checkpoint(path, device);
   auto& net = *ckpt.network;
-  const auto split = data::load_dataset(ckpt.state.dataset, a.data_dir);
+  const auto split = data::load_dataset(ckpt.state.dataset, a.data_dir, dataset_options_of(ckpt.state));
   if (split.test.channels() != ckpt.state.model.in_channels || split.test.num_classes != ckpt.state.model.num_classes)
     throw Error("checkpoint '" + path + "' does not fit the images in the data directory");
   data::BatchLoader test(split.test, ckpt.state.normalization, a.batch_size, false, 0, false, device);
@@ -57,17 +56,7 @@ std::vector<Row> evaluate_checkpoint(const std::string& arg, const EvalArgs& a, 
     Row row;
     row.run = arg;
     row.mode = mode.is_dom() ? "DOM:" + std::to_string(mode.dom_seed) : "AOM";
-    row.batchnorm = "training";
-    if (net.batchnorm().has(mode.key())) {
-      row.batchnorm = "per-mode";
-    } else if (a.bn_batches > 0 && net.batchnorm().num_layers() > 0) {
-      // A DOM seed never used before: estimate its statistics now.
-      data::BatchLoader source(split.train, ckpt.state.normalization, a.batch_size, true,
-                               ckpt.state.seed ^ kBatchNormSeedSalt, false, device);
-      const int64_t n = std::min(a.bn_batches, source.batches_per_epoch());
-      net.reestimate_batchnorm(mode, n, [&](int64_t i) { return source.batch(0, i).images; });
-      row.batchnorm = "per-mode (estimated now)";
-    }
+    row.batchnorm = ensure_mode_batchnorm(ckpt, mode, a.data_dir, a.bn_batches, a.batch_size, device);
     row.top1 = evaluate(net, test, mode, true).top1();
     row.top1_training_bn = evaluate(net, test, mode, false).top1();
     row.macs = net.macs(mode).total();
@@ -126,6 +115,21 @@ void run_eval(const EvalArgs& a) {
 }
 
 }  // namespace
+
+std::string ensure_mode_batchnorm(Checkpoint& ckpt, const Mode& mode, const std::string& data_dir, int64_t bn_batches,
+                                  int64_t batch_size, torch::Device device) {
+  constexpr uint64_t kBatchNormSeedSalt = 0x5eed;
+  auto& net = *ckpt.network;
+  if (net.batchnorm().has(mode.key())) return "per-mode";
+  if (bn_batches <= 0 || net.batchnorm().num_layers() == 0) return "training";
+  // A DOM seed never used before: estimate its statistics now.
+  const auto split = data::load_dataset(ckpt.state.dataset, data_dir, dataset_options_of(ckpt.state));
+  data::BatchLoader source(split.train, ckpt.state.normalization, batch_size, true,
+                           ckpt.state.seed ^ kBatchNormSeedSalt, false, device);
+  const int64_t n = std::min(bn_batches, source.batches_per_epoch());
+  net.reestimate_batchnorm(mode, n, [&](int64_t i) { return source.batch(0, i).images; });
+  return "per-mode (estimated now)";
+}
 
 void add_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();

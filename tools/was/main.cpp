@@ -7,6 +7,11 @@
 #include "was/error.h"
 #include "was/runtime.h"
 
+namespace was::cli {
+void add_export_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
+}  // namespace was::cli
+
 int main(int argc, char** argv) {
   // Before any large allocation: keep LibTorch's buffers off mmap/munmap.
   was::tune_allocator();
@@ -26,6 +31,8 @@ int main(int argc, char** argv) {
   was::cli::add_train_command(app);
   was::cli::add_eval_command(app);
   was::cli::add_info_command(app);
+  was::cli::add_export_command(app);
+  was::cli::add_predict_command(app);
 
   try {
     app.parse(argc, argv);

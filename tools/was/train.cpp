@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common.h"
+#include "was/data/loader.h"
 #include "was/error.h"
 #include "was/network.h"
 #include "was/train/trainer.h"
@@ -22,6 +23,9 @@ struct TrainArgs {
   uint64_t seed = 0;
   int64_t dom_seed = 0;
   int64_t train_subset = 0;
+  int64_t image_size = 0;
+  bool coarse_labels = false;
+  bool augment = false, no_augment = false;
   bool no_progress = false;
   TrainOptions options;
   RuntimeOptions runtime;
@@ -58,7 +62,8 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
 
   if (!a.resume.empty()) {
     // Everything that defines the run comes from the checkpoint.
-    for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed"})
+    for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
+                             "--coarse-labels", "--augment", "--no-augment"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
@@ -101,9 +106,17 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
     state.dom_seed = a.dom_seed;
     state.dataset = a.dataset;
     a.options.out_dir = a.out;
+    if (a.augment || a.no_augment) a.options.augment = a.augment;
   }
 
-  const auto split = load_split(a.dataset, a.data_dir, a.train_subset);
+  data::DatasetOptions data_options;
+  if (checkpoint) {
+    data_options = dataset_options_of(state);
+  } else {
+    data_options.image_size = a.image_size;
+    if (a.coarse_labels) data_options.cifar100_labels = data::CifarLabels::kCoarse;
+  }
+  const auto split = load_split(a.dataset, a.data_dir, a.train_subset, data_options);
   if (checkpoint) {
     network = std::move(checkpoint->network);
     if (split.train.channels() != state.model.in_channels || split.train.num_classes != state.model.num_classes)
@@ -111,6 +124,7 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
   } else {
     state.model = models::ModelConfig{a.model, split.train.num_classes, split.train.channels(), split.train.height()};
     state.normalization = split.normalization;
+    state.class_names = split.train.class_names;
     torch::manual_seed(a.seed);  // weight initialisation
     network = std::make_unique<Network>(state.model, Policy::parse(state.policy), state.seed);
   }
@@ -123,8 +137,10 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
 
   Trainer trainer(*network, normalised, a.options, state, device);
   if (checkpoint) trainer.restore_optimizer(*checkpoint);
+  const bool augment = a.options.augment.value_or(data::augments_by_default(a.dataset));
   std::cerr << "training " << state.model.name << " on " << a.dataset << " (" << split.train.size()
-            << " images), policy " << state.policy << ", " << torch::get_num_threads() << " threads, out "
+            << " images, augmentation " << (augment ? data::Augmentation::standard().to_string() : "none")
+            << "), policy " << state.policy << ", " << torch::get_num_threads() << " threads, out "
             << a.out << "\n";
   const auto final_state = trainer.run([](const nlohmann::json& metrics) { std::cout << metrics.dump() << std::endl; });
   if (final_state.finished) print_results(final_state, a.out);
@@ -136,8 +152,20 @@ void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   auto* cmd = app.add_subcommand("train", "train a network (with --was, a WAS network) and evaluate AOM and DOM");
   cmd->add_option("--model", args->model, "network: small_cnn, resnet18, resnet34")->capture_default_str();
-  cmd->add_option("--dataset", args->dataset, "fashion-mnist or synthetic")->capture_default_str();
-  cmd->add_option("--data-dir", args->data_dir, "dataset directory (default: the dataset's standard place)");
+  cmd->add_option("--dataset", args->dataset, "cifar10, cifar100, fashion-mnist, imagefolder or synthetic")
+      ->capture_default_str();
+  cmd->add_option("--data-dir", args->data_dir,
+                  "dataset directory (default: the dataset's standard place; cifar10, cifar100 and imagefolder "
+                  "need it)");
+  cmd->add_option("--image-size", args->image_size,
+                  "imagefolder: resize every image to N x N, bilinear (default: keep, all images the same size)");
+  cmd->add_flag("--coarse-labels", args->coarse_labels, "cifar100: the 20 coarse classes instead of the 100 fine ones");
+  auto* augment = cmd->add_flag("--augment", args->augment,
+                                "random crop (4-pixel padding) + horizontal flip of training images (default for "
+                                "cifar10, cifar100, imagefolder)");
+  cmd->add_flag("--no-augment", args->no_augment,
+                "no training augmentation (default for fashion-mnist, synthetic; the paper's protocol)")
+      ->excludes(augment);
   cmd->add_option("--was", args->policy,
                   "WAS policy: none, a preset C, T, R, CT, CTR (e.g. CT@p=0.5), or transforms such as "
                   "crop=0.4:0.6,translate=0.3:0.3,rotate=0:90 with @p=P per transform")

@@ -1,4 +1,5 @@
-// The data sets the project knows by name: Fashion-MNIST from IDX files, and a
+// The data sets the project knows by name: Fashion-MNIST from IDX files,
+// CIFAR-10 and CIFAR-100 from their binary files, image folders, and a
 // synthetic task for tests and smoke runs.
 #pragma once
 
@@ -6,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "was/data/cifar.h"
 #include "was/data/dataset.h"
 
 namespace was::data {
@@ -30,12 +32,31 @@ struct SyntheticOptions {
 /// machine and thread count. Labels cycle 0, 1, ..., so classes are balanced.
 Split make_synthetic(const SyntheticOptions& options = {});
 
+/// What a data set may need beyond its name and directory.
+struct DatasetOptions {
+  SyntheticOptions synthetic;                        ///< "synthetic"
+  CifarLabels cifar100_labels = CifarLabels::kFine;  ///< "cifar100": fine (100) or coarse (20) classes
+  int64_t image_size = 0;                            ///< "imagefolder": resize to this square size (0: keep)
+  int64_t decode_threads = 0;                        ///< "imagefolder": decoding threads (0: every core)
+};
+
 /// The names load_dataset accepts.
 std::vector<std::string> dataset_names();
 
 /// Loads a data set by name: "fashion-mnist" from `dir` (empty: kFashionMnistDir),
-/// or "synthetic" from `synthetic` (`dir` unused). Unknown names throw was::Error.
+/// "cifar10" and "cifar100" (binary files, see cifar.h) and "imagefolder"
+/// (`dir`/train/<class>/..., `dir`/test/<class>/..., see image_folder.h) from
+/// `dir`, which they require, or "synthetic" (`dir` unused). Unknown names,
+/// and options that do not apply to the data set, throw was::Error.
+Split load_dataset(const std::string& name, const std::string& dir, const DatasetOptions& options);
+
+/// As above, with default options except for the synthetic task.
 Split load_dataset(const std::string& name, const std::string& dir,
                    const SyntheticOptions& synthetic = {});
+
+/// Whether training on `name` uses random crop + flip unless told otherwise:
+/// yes for natural images (cifar10, cifar100, imagefolder), no for
+/// fashion-mnist and synthetic (whose classes are positions and orientations).
+bool augments_by_default(const std::string& name);
 
 }  // namespace was::data

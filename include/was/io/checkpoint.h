@@ -24,6 +24,7 @@ struct RunState {
   uint64_t seed = 0;
   int64_t dom_seed = 0;
   std::string dataset;
+  std::vector<std::string> class_names;  ///< empty when the dataset has none
   data::Normalization normalization;
   nlohmann::json train_options = nlohmann::json::object();
   int64_t epoch = 0;  ///< epochs fully done

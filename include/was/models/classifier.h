@@ -23,7 +23,19 @@ struct ModelConfig {
 class ClassifierImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// Each convolution whose output goes only into the BatchNorm named beside
+  /// it (module names), so that an inference export can fold the BatchNorm
+  /// into the convolution. Empty: nothing is folded.
+  virtual std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs() const { return {}; }
 };
+
+/// The conv-BN pairs of a model laid out as the zoo lays them out: a
+/// convolution `X` with a sibling `X_bn`, a convolution `PREFIXconvN` with a
+/// sibling `PREFIXbnN`, or a Conv2d directly followed by a BatchNorm2d in a
+/// Sequential. A model may return this
+/// from conv_batchnorm_pairs() only if each such convolution feeds nothing but
+/// its BatchNorm (the export tests check equality of outputs per model).
+std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs_by_layout(const torch::nn::Module& model);
 
 using ModelFactory = std::function<std::shared_ptr<ClassifierImpl>(const ModelConfig&)>;
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "was/models/classifier.h"
+#include "was/nn/compact.h"
 
 namespace was::models {
 
@@ -14,8 +15,8 @@ class BasicBlockImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);
 
  private:
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  CompactableConv2d conv1{nullptr}, conv2{nullptr};
+  FoldableBatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential shortcut{nullptr};
 };
 TORCH_MODULE(BasicBlock);
@@ -25,12 +26,15 @@ class ResNetImpl : public ClassifierImpl {
   /// `blocks`: BasicBlocks per stage, {2,2,2,2} for ResNet-18, {3,4,6,3} for ResNet-34.
   ResNetImpl(std::vector<int64_t> blocks, const ModelConfig& config);
   torch::Tensor forward(torch::Tensor x) override;
+  std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs() const override {
+    return conv_batchnorm_pairs_by_layout(*this);
+  }
 
  private:
   torch::nn::Sequential make_stage(int64_t& in_planes, int64_t planes, int64_t blocks, int64_t stride);
 
-  torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  CompactableConv2d conv1{nullptr};
+  FoldableBatchNorm2d bn1{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::Linear fc{nullptr};
 };

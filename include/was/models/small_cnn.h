@@ -3,6 +3,7 @@
 #pragma once
 
 #include "was/models/classifier.h"
+#include "was/nn/compact.h"
 
 namespace was::models {
 
@@ -10,10 +11,13 @@ class SmallCnnImpl : public ClassifierImpl {
  public:
   explicit SmallCnnImpl(const ModelConfig& config);
   torch::Tensor forward(torch::Tensor x) override;
+  std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs() const override {
+    return conv_batchnorm_pairs_by_layout(*this);
+  }
 
  private:
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  CompactableConv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  FoldableBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Linear fc{nullptr};
 };
 TORCH_MODULE(SmallCnn);

@@ -1,0 +1,240 @@
+// Inference speed of AOM, DOM and compacted DOM from one set of weights,
+// with BatchNorm folded into the convolutions in every export, measured in one
+// run: each configuration runs in its own child process (clean peak memory),
+// and the parent prints the realised speedups beside two ideals:
+//   MAC ratio   = AOM MACs / DOM MACs
+//   attainable  = 1 / ((1 - f) + f * r), f = share of AOM time in the
+//                 transformed convolutions (profiled), r = their DOM/AOM MAC ratio.
+//
+//   build/bench/was_bench_infer --models resnet18,vgg16,mobilenetv2 --policies crop=0.4:0.6,crop=0.2:0.4
+#include <ATen/record_function.h>
+#include <CLI/CLI.hpp>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "was/io/export.h"
+#include "was/network.h"
+#include "was/nn/compact.h"
+#include "was/runtime.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string models = "resnet18,vgg16,mobilenetv2";
+  std::string policies = "crop=0.4:0.6,crop=0.2:0.4";
+  int threads = 2;
+  int large_batch = 128;
+  int large_reps = 3;
+  int small_reps = 50;
+  bool child = false;
+  std::string model, policy, variant;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+double seconds(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
+}
+
+// Time spent in convolutions with kernels larger than 1x1 (the ones WAS transforms).
+thread_local double t_conv_seconds = 0;
+thread_local int t_conv_depth = 0;
+struct TimerContext : at::ObserverContext {
+  Clock::time_point start;
+  bool timed = false;
+};
+
+double transformed_conv_share(was::InferenceModel& m, const torch::Tensor& x) {
+  auto handle = at::addThreadLocalCallback(
+      at::RecordFunctionCallback(
+          [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+            if (std::string(fn.name()) != "aten::convolution") return nullptr;
+            auto ctx = std::make_unique<TimerContext>();
+            const auto inputs = fn.inputs();
+            const auto w = inputs[1].toTensor();
+            ctx->timed = t_conv_depth++ == 0 && (w.size(2) > 1 || w.size(3) > 1);
+            ctx->start = Clock::now();
+            return ctx;
+          },
+          [](const at::RecordFunction&, at::ObserverContext* raw) {
+            auto* ctx = static_cast<TimerContext*>(raw);
+            --t_conv_depth;
+            if (ctx->timed) t_conv_seconds += seconds(ctx->start);
+          })
+          .needsInputs(true));
+  torch::NoGradGuard no_grad;
+  m.net->forward(x);  // warm
+  t_conv_seconds = 0;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 2; ++i) m.net->forward(x);
+  const double total = seconds(t0);
+  at::removeCallback(handle);
+  return t_conv_seconds / total;
+}
+
+nlohmann::json run_child(const Args& a) {
+  was::set_threads(a.threads);
+  torch::manual_seed(0);
+  const bool dom = a.variant != "aom";
+  was::Network net({a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0);
+  // Give BatchNorm non-trivial statistics, as after training.
+  {
+    const auto x = torch::randn({64, 3, 32, 32});
+    net.reestimate_batchnorm(dom ? was::Mode::dom(0) : was::Mode::aom(), 1, [&](int64_t) { return x; });
+  }
+  was::RunState state;
+  state.model = net.config();
+  state.policy = net.policy().to_string();
+  state.normalization = {{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
+  const auto path = (fs::temp_directory_path() / ("was_infer_bench_" + std::to_string(::getpid()) + ".was")).string();
+  was::ExportOptions options;
+  options.mode = dom ? was::Mode::dom(0) : was::Mode::aom();
+  was::export_inference(path, net, state, options);
+  auto model = was::load_inference(path, torch::kCPU, /*compact=*/a.variant == "dom-compact");
+  fs::remove(path);
+  // DOM weights hold zeros: count their non-zero taps (WAS-SPEC §6).
+  std::vector<torch::Tensor> sparse;
+  if (dom)
+    for (const auto& mod : model.net->modules(false))
+      if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(mod.get())) {
+        sparse.push_back(conv->weight);
+        if (auto* c = dynamic_cast<was::CompactableConv2dImpl*>(conv); c && c->plan())
+          for (const auto& part : c->plan()->parts) sparse.push_back(part.weight);
+      }
+  const auto macs =
+      was::count_macs([&](torch::Tensor x) { return model.net->forward(x); }, {1, 3, 32, 32}, torch::kCPU, sparse);
+  int64_t transformed_macs = 0;
+  for (const auto& l : macs.layers)
+    if (l.op == "conv" && l.weight_shape.size() == 4 && (l.weight_shape[2] > 1 || l.weight_shape[3] > 1))
+      transformed_macs += l.dense_macs;
+
+  torch::NoGradGuard no_grad;
+  const auto big = torch::randn({a.large_batch, 3, 32, 32});
+  const auto one = torch::randn({1, 3, 32, 32});
+  model.net->forward(big);
+  std::vector<double> big_times;
+  for (int i = 0; i < a.large_reps; ++i) {
+    const auto t0 = Clock::now();
+    model.net->forward(big);
+    big_times.push_back(seconds(t0));
+  }
+  for (int i = 0; i < 5; ++i) model.net->forward(one);
+  std::vector<double> lat;
+  for (int i = 0; i < a.small_reps; ++i) {
+    const auto t0 = Clock::now();
+    model.net->forward(one);
+    lat.push_back(seconds(t0));
+  }
+  double mean_lat = 0;
+  for (double l : lat) mean_lat += l / lat.size();
+  const double share = a.variant == "aom" ? transformed_conv_share(model, big) : 0.0;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  // Compaction counts the taps it kept (non-zero weights counted dense per window).
+  return {{"batch128_ips", a.large_batch / percentile(big_times, 0.5)},
+          {"batch1_ips", 1.0 / mean_lat},
+          {"p50_ms", 1e3 * percentile(lat, 0.5)},
+          {"p90_ms", 1e3 * percentile(lat, 0.9)},
+          {"p99_ms", 1e3 * percentile(lat, 0.99)},
+          {"peak_rss_mib", usage.ru_maxrss / 1024.0},
+          {"transformed_share", share},
+          {"macs", macs.total()},
+          {"transformed_dense_macs", transformed_macs},
+          {"compacted_layers", model.compacted.size()}};
+}
+
+nlohmann::json spawn(const std::string& self, const Args& a, const std::string& model, const std::string& policy,
+                     const std::string& variant) {
+  const std::string cmd = self + " --child --threads " + std::to_string(a.threads) + " --large-batch " +
+                          std::to_string(a.large_batch) + " --large-reps " + std::to_string(a.large_reps) +
+                          " --small-reps " + std::to_string(a.small_reps) + " --model " + model + " --policy '" +
+                          policy + "' --variant " + variant;
+  std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(cmd.c_str(), "r"), pclose);
+  std::string out;
+  std::array<char, 1024> buf{};
+  while (pipe && fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
+  return nlohmann::json::parse(out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  was::tune_allocator();
+  Args a;
+  CLI::App app{"inference benchmark: AOM, DOM, DOM compacted (BatchNorm folded), one run"};
+  app.add_option("--models", a.models)->capture_default_str();
+  app.add_option("--policies", a.policies, "comma-separated crop policies (one --was each)")->capture_default_str();
+  app.add_option("--threads", a.threads)->capture_default_str();
+  app.add_option("--large-batch", a.large_batch)->capture_default_str();
+  app.add_option("--large-reps", a.large_reps)->capture_default_str();
+  app.add_option("--small-reps", a.small_reps)->capture_default_str();
+  app.add_flag("--child", a.child)->group("");
+  app.add_option("--model", a.model)->group("");
+  app.add_option("--policy", a.policy)->group("");
+  app.add_option("--variant", a.variant)->group("");
+  CLI11_PARSE(app, argc, argv);
+  if (a.child) {
+    std::cout << run_child(a).dump() << std::endl;
+    return 0;
+  }
+  char self[4096] = {};
+  if (readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) return 1;
+
+  std::printf("| model | policy | variant | img/s b128 | img/s b1 | p50/p90/p99 ms b1 | peak MiB | MACs (M) | speedup b128 | "
+              "speedup b1 | MAC ratio | attainable | realised/attainable b128 |\n");
+  std::printf("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& model : split(a.models, ','))
+    for (const auto& policy : split(a.policies, ',')) {
+      const auto aom = spawn(self, a, model, policy, "aom");
+      const auto dom = spawn(self, a, model, policy, "dom");
+      const auto compact = spawn(self, a, model, policy, "dom-compact");
+      const double f = aom["transformed_share"].get<double>();
+      const double aom_macs = aom["macs"].get<double>();
+      const double trans = aom["transformed_dense_macs"].get<double>();
+      // r: DOM/AOM MACs of the transformed convolutions (the rest is unchanged).
+      const double r = (trans - (aom_macs - dom["macs"].get<double>())) / trans;
+      const double ideal_mac = aom_macs / dom["macs"].get<double>();
+      const double attainable = 1.0 / ((1.0 - f) + f * r);
+      for (const auto& [name, m] : {std::pair{"AOM", aom}, std::pair{"DOM", dom}, std::pair{"DOM compact", compact}}) {
+        const double s128 = m["batch128_ips"].get<double>() / aom["batch128_ips"].get<double>();
+        const double s1 = m["batch1_ips"].get<double>() / aom["batch1_ips"].get<double>();
+        std::printf("| %s | %s | %s | %.1f | %.1f | %.2f/%.2f/%.2f | %.0f | %.1f | %.2fx | %.2fx | %.2fx | %.2fx | %.2f |\n",
+                    model.c_str(), policy.c_str(), name, m["batch128_ips"].get<double>(), m["batch1_ips"].get<double>(),
+                    m["p50_ms"].get<double>(), m["p90_ms"].get<double>(), m["p99_ms"].get<double>(),
+                    m["peak_rss_mib"].get<double>(), m["macs"].get<double>() / 1e6, s128, s1, ideal_mac, attainable,
+                    s128 / attainable);
+      }
+      std::fflush(stdout);
+      std::fprintf(stderr, "%s %s: f = %.3f, r = %.3f, %d layers compacted\n", model.c_str(), policy.c_str(), f, r,
+                   compact["compacted_layers"].get<int>());
+    }
+  return 0;
+}

@@ -1,0 +1,64 @@
+// Inference exports: one mode of a trained network as a self-contained file,
+// and the plain weights as a state dict for Python PyTorch.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "was/data/dataset.h"
+#include "was/io/checkpoint.h"
+#include "was/network.h"
+
+namespace was {
+
+/// Bumped whenever the export layout changes; other versions are refused.
+constexpr int kExportVersion = 1;
+
+struct ExportOptions {
+  Mode mode;
+  bool fold_batchnorm = true;  ///< fold each mode's BN into the convolution before it, where exact
+};
+
+/// Writes `mode` of `network` (its weights: W or the DOM shadow weights; its
+/// BatchNorm statistics, folded where the model declares conv-BN pairs), the
+/// model config and the normalisation to `path`, atomically.
+void export_inference(const std::string& path, Network& network, const RunState& state, const ExportOptions& options);
+
+/// A loaded export, ready to predict.
+struct InferenceModel {
+  models::ModelConfig model;
+  Mode mode;
+  std::string policy;  ///< the training policy (information only)
+  data::Normalization normalization;
+  std::vector<std::string> class_names;
+  bool folded = false;
+  std::shared_ptr<models::ClassifierImpl> net;
+  std::vector<std::string> compacted;  ///< "layer: 3x3 -> 2x2" for each compacted convolution
+  std::vector<std::string> dense;      ///< transformed-looking layers left dense, and why
+
+  /// Logits for uint8 images [N, C, H, W] (normalised here).
+  torch::Tensor predict(const torch::Tensor& images_u8);
+};
+
+/// Reads an export; `compact` runs sparse DOM layers as smaller dense
+/// convolutions. Throws was::Error for a missing, truncated or foreign file,
+/// another version, or a mode other than `expect_mode` (when given).
+InferenceModel load_inference(const std::string& path, torch::Device device = torch::kCPU, bool compact = true,
+                              const std::optional<Mode>& expect_mode = std::nullopt);
+
+/// Compacts every CompactableConv2d of `net` whose weights allow it; returns
+/// what it did per layer.
+std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::vector<std::string>* dense = nullptr);
+
+/// Writes W and the BatchNorm statistics of `bn_mode` (default AOM) as a
+/// state dict Python opens with torch.load: keys as named_parameters /
+/// named_buffers ("layer1.0.conv1.weight", "bn1.running_mean", ...).
+void write_pytorch_state_dict(const std::string& path, Network& network, const Mode& bn_mode = Mode::aom());
+/// Reads such a file back (for tests and tools).
+std::vector<std::pair<std::string, torch::Tensor>> read_pytorch_state_dict(const std::string& path);
+
+}  // namespace was

@@ -1,0 +1,95 @@
+#include "was/models/efficientnet_lite.h"
+
+#include <cmath>
+
+namespace was::models {
+namespace {
+
+namespace F = torch::nn::functional;
+
+was::CompactableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
+  return was::CompactableConv2d(
+      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
+}
+
+// One row of B0's Table 1: expansion, depthwise kernel, output channels, blocks, stride.
+struct Stage {
+  int64_t expand_ratio, kernel_size, channels, blocks, stride;
+};
+
+}  // namespace
+
+MBConvImpl::MBConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
+                       int64_t expand_ratio)
+    : use_residual(stride == 1 && in_channels == out_channels) {
+  TORCH_CHECK(stride == 1 || stride == 2, "MBConv: stride must be 1 or 2, got ", stride);
+  TORCH_CHECK(kernel_size % 2 == 1, "MBConv: the depthwise kernel must be odd, got ", kernel_size);
+  const int64_t hidden = in_channels * expand_ratio;
+  if (expand_ratio != 1) {
+    expand = register_module("expand", conv(in_channels, hidden, 1));
+    expand_bn = register_module("expand_bn", was::FoldableBatchNorm2d(hidden));
+  }
+  depthwise = register_module("depthwise", conv(hidden, hidden, kernel_size, stride, /*groups=*/hidden));
+  depthwise_bn = register_module("depthwise_bn", was::FoldableBatchNorm2d(hidden));
+  project = register_module("project", conv(hidden, out_channels, 1));
+  project_bn = register_module("project_bn", was::FoldableBatchNorm2d(out_channels));
+}
+
+torch::Tensor MBConvImpl::forward(torch::Tensor x) {
+  auto out = expand.is_empty() ? x : F::relu6(expand_bn(expand(x)));  // N x t*in x H x W
+  out = F::relu6(depthwise_bn(depthwise(out)));                       // N x t*in x H/s x W/s
+  out = project_bn(project(out));                                     // N x out x H/s x W/s
+  return use_residual ? x + out : out;
+}
+
+EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientNetLiteOptions options) {
+  // clang-format off
+  const std::vector<Stage> stages = {
+      // expand, kernel, channels, blocks, stride
+      {1, 3, 16,  1, 1},
+      {6, 3, 24,  2, options.stage2_stride()},
+      {6, 5, 40,  2, 2},
+      {6, 3, 80,  3, 2},
+      {6, 5, 112, 3, 1},
+      {6, 5, 192, 4, 2},
+      {6, 3, 320, 1, 1},
+  };
+  // clang-format on
+  // Lite: stem and head widths are fixed, not scaled with the width multiplier.
+  stem = register_module("stem", conv(config.in_channels, 32, 3, options.stem_stride()));
+  stem_bn = register_module("stem_bn", was::FoldableBatchNorm2d(32));
+  blocks = torch::nn::Sequential();
+  int64_t channels = 32;
+  for (const auto& stage : stages) {
+    for (int64_t i = 0; i < stage.blocks; ++i) {
+      blocks->push_back(
+          MBConv(channels, stage.channels, stage.kernel_size, i == 0 ? stage.stride : 1, stage.expand_ratio));
+      channels = stage.channels;
+    }
+  }
+  register_module("blocks", blocks);
+  head = register_module("head", conv(channels, 1280, 1));
+  head_bn = register_module("head_bn", was::FoldableBatchNorm2d(1280));
+  fc = register_module("fc", torch::nn::Linear(1280, config.num_classes));
+
+  // torchvision's EfficientNet initialisation.
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(module.get())) {
+      torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut);
+    } else if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(module.get())) {
+      const double range = 1.0 / std::sqrt(double(linear->weight.size(0)));
+      torch::nn::init::uniform_(linear->weight, -range, range);
+      torch::nn::init::zeros_(linear->bias);
+    }
+  }
+}
+
+torch::Tensor EfficientNetLiteImpl::forward(torch::Tensor x) {
+  x = F::relu6(stem_bn(stem(x)));                        // N x 32 x 32 x 32 (CIFAR strides)
+  x = blocks->forward(x);                                // N x 320 x 2 x 2
+  x = F::relu6(head_bn(head(x)));                        // N x 1280 x 2 x 2
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // N x 1280
+  return fc(x);                                          // N x classes
+}
+
+}  // namespace was::models

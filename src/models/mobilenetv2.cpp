@@ -1,0 +1,89 @@
+#include "was/models/mobilenetv2.h"
+
+namespace was::models {
+namespace {
+
+namespace F = torch::nn::functional;
+
+was::CompactableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
+  return was::CompactableConv2d(
+      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
+}
+
+// One row of the paper's Table 2: expansion t, output channels c, blocks n, stride s.
+struct Stage {
+  int64_t expand_ratio, channels, blocks, stride;
+};
+
+}  // namespace
+
+InvertedResidualImpl::InvertedResidualImpl(int64_t in_channels, int64_t out_channels, int64_t stride,
+                                           int64_t expand_ratio)
+    : use_residual(stride == 1 && in_channels == out_channels) {
+  TORCH_CHECK(stride == 1 || stride == 2, "InvertedResidual: stride must be 1 or 2, got ", stride);
+  const int64_t hidden = in_channels * expand_ratio;
+  if (expand_ratio != 1) {
+    expand = register_module("expand", conv(in_channels, hidden, 1));
+    expand_bn = register_module("expand_bn", was::FoldableBatchNorm2d(hidden));
+  }
+  depthwise = register_module("depthwise", conv(hidden, hidden, 3, stride, /*groups=*/hidden));
+  depthwise_bn = register_module("depthwise_bn", was::FoldableBatchNorm2d(hidden));
+  project = register_module("project", conv(hidden, out_channels, 1));
+  project_bn = register_module("project_bn", was::FoldableBatchNorm2d(out_channels));
+}
+
+torch::Tensor InvertedResidualImpl::forward(torch::Tensor x) {
+  auto out = expand.is_empty() ? x : F::relu6(expand_bn(expand(x)));  // N x t*in x H x W
+  out = F::relu6(depthwise_bn(depthwise(out)));                       // N x t*in x H/s x W/s
+  out = project_bn(project(out));  // N x out x H/s x W/s; linear bottleneck (the paper's §3.2)
+  return use_residual ? x + out : out;
+}
+
+MobileNetV2Impl::MobileNetV2Impl(const ModelConfig& config, MobileNetV2Options options) {
+  // clang-format off
+  const std::vector<Stage> stages = {
+      // t, c,   n, s
+      {1, 16,  1, 1},
+      {6, 24,  2, options.stage2_stride()},  // 2 on ImageNet
+      {6, 32,  3, 2},
+      {6, 64,  4, 2},
+      {6, 96,  3, 1},
+      {6, 160, 3, 2},
+      {6, 320, 1, 1},
+  };
+  // clang-format on
+  stem = register_module("stem", conv(config.in_channels, 32, 3, options.stem_stride()));
+  stem_bn = register_module("stem_bn", was::FoldableBatchNorm2d(32));
+  blocks = torch::nn::Sequential();
+  int64_t channels = 32;
+  for (const auto& stage : stages) {
+    for (int64_t i = 0; i < stage.blocks; ++i) {
+      blocks->push_back(InvertedResidual(channels, stage.channels, i == 0 ? stage.stride : 1, stage.expand_ratio));
+      channels = stage.channels;
+    }
+  }
+  register_module("blocks", blocks);
+  head = register_module("head", conv(channels, 1280, 1));
+  head_bn = register_module("head_bn", was::FoldableBatchNorm2d(1280));
+  fc = register_module("fc", torch::nn::Linear(1280, config.num_classes));
+
+  // torchvision's MobileNetV2 initialisation.
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(module.get())) {
+      torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut);
+    } else if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(module.get())) {
+      torch::nn::init::normal_(linear->weight, 0.0, 0.01);
+      torch::nn::init::zeros_(linear->bias);
+    }
+  }
+}
+
+torch::Tensor MobileNetV2Impl::forward(torch::Tensor x) {
+  x = F::relu6(stem_bn(stem(x)));                        // N x 32 x 32 x 32 (CIFAR strides)
+  x = blocks->forward(x);                                // N x 320 x 4 x 4
+  x = F::relu6(head_bn(head(x)));                        // N x 1280 x 4 x 4
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // N x 1280
+  return fc(x);                                          // N x classes
+}
+
+}  // namespace was::models

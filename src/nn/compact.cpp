@@ -1,0 +1,186 @@
+#include "was/nn/compact.h"
+
+#include <map>
+#include <sstream>
+
+#include "was/error.h"
+
+namespace was {
+namespace {
+
+KernelWindow window_of_plane_mask(const torch::Tensor& mask) {  // bool [kh, kw]
+  KernelWindow w;
+  const auto rows = mask.any(1), cols = mask.any(0);
+  const auto r = rows.nonzero(), c = cols.nonzero();
+  if (r.numel() == 0 || c.numel() == 0) return w;
+  w.r0 = r.min().item<int64_t>();
+  w.r1 = r.max().item<int64_t>();
+  w.c0 = c.min().item<int64_t>();
+  w.c1 = c.max().item<int64_t>();
+  return w;
+}
+
+ConvPart make_part(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight, const torch::Tensor& bias,
+                   const KernelWindow& win, torch::Tensor filters) {
+  const auto& o = conv.options;
+  const int64_t kh = weight.size(2), kw = weight.size(3);
+  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  const int64_t ph = (*padding)[0], pw = (*padding)[1];
+  const int64_t dh = (*o.dilation())[0], dw = (*o.dilation())[1];
+  ConvPart part;
+  part.window = win;
+  part.filters = filters;
+  auto w = filters.defined() ? weight.index_select(0, filters) : weight;
+  part.weight = w.slice(2, win.r0, win.r1 + 1).slice(3, win.c0, win.c1 + 1).contiguous();
+  if (bias.defined()) part.bias = filters.defined() ? bias.index_select(0, filters) : bias;
+  // Rows the window skips at the top no longer need their padding; rows it
+  // skips at the bottom likewise (WAS: an output offset, as a pad or crop).
+  part.pad = {pw - win.c0 * dw, pw - (kw - 1 - win.c1) * dw, ph - win.r0 * dh, ph - (kh - 1 - win.r1) * dh};
+  return part;
+}
+
+}  // namespace
+
+KernelWindow nonzero_window(const torch::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 4, "nonzero_window: weight must be [O, I, kh, kw]");
+  return window_of_plane_mask(weight.ne(0).flatten(0, 1).any(0).cpu());
+}
+
+std::string CompactPlan::describe() const {
+  std::ostringstream os;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const auto& p = parts[i];
+    if (i) os << " + ";
+    os << p.window.height() << "x" << p.window.width();
+    if (parts.size() > 1) os << "(" << p.weight.size(0) << ")";
+  }
+  return os.str();
+}
+
+std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight,
+                                           const torch::Tensor& bias, int64_t max_parts) {
+  torch::NoGradGuard no_grad;
+  const auto& o = conv.options;
+  if (!c10::get_if<torch::enumtype::kZeros>(&o.padding_mode())) return std::nullopt;
+  if (!c10::get_if<torch::ExpandingArray<2>>(&o.padding())) return std::nullopt;  // "same"/"valid" strings
+  const int64_t out = weight.size(0), kh = weight.size(2), kw = weight.size(3);
+  const auto w = weight.detach();
+  CompactPlan plan;
+  plan.dense_taps = out * kh * kw;
+
+  const KernelWindow all = nonzero_window(w);
+  if (all.empty()) return std::nullopt;  // an all-zero layer: keep it as it is
+  // Per-filter windows, grouped by equal window.
+  std::map<std::array<int64_t, 4>, std::vector<int64_t>> groups;
+  if (o.groups() == 1 && max_parts > 1) {
+    const auto masks = w.ne(0).any(1).cpu();  // [O, kh, kw]
+    for (int64_t f = 0; f < out; ++f) {
+      auto win = window_of_plane_mask(masks[f]);
+      if (win.empty()) win = KernelWindow{0, 0, 0, 0};  // a dead filter: any 1x1 tap will do
+      groups[{win.r0, win.r1, win.c0, win.c1}].push_back(f);
+    }
+  }
+  int64_t grouped_taps = 0;
+  for (const auto& [k, filters] : groups) grouped_taps += (k[1] - k[0] + 1) * (k[3] - k[2] + 1) * int64_t(filters.size());
+  const int64_t union_taps = all.height() * all.width() * out;
+
+  if (groups.size() > 1 && int64_t(groups.size()) <= max_parts && grouped_taps < union_taps) {
+    std::vector<int64_t> order;
+    for (const auto& [k, filters] : groups) {
+      const KernelWindow win{k[0], k[1], k[2], k[3]};
+      auto idx = torch::tensor(filters, torch::kInt64).to(w.device());
+      plan.parts.push_back(make_part(conv, w, bias, win, idx));
+      order.insert(order.end(), filters.begin(), filters.end());
+      plan.compact_taps += win.height() * win.width() * int64_t(filters.size());
+    }
+    // Concatenated outputs are in `order`; restore the original filter order.
+    plan.restore_order = torch::argsort(torch::tensor(order, torch::kInt64)).to(w.device());
+  } else {
+    if (union_taps == plan.dense_taps) return std::nullopt;  // nothing to trim
+    plan.parts.push_back(make_part(conv, w, bias, all, torch::Tensor()));
+    plan.compact_taps = union_taps;
+  }
+  return plan;
+}
+
+torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
+  const auto& o = conv.options;
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(plan.parts.size());
+  for (const auto& part : plan.parts) {
+    const bool no_pad = part.pad[0] == 0 && part.pad[1] == 0 && part.pad[2] == 0 && part.pad[3] == 0;
+    const bool symmetric = part.pad[0] == part.pad[1] && part.pad[2] == part.pad[3] && part.pad[0] >= 0 &&
+                           part.pad[2] >= 0;
+    if (no_pad || symmetric) {  // the convolution pads by itself, no copy
+      outputs.push_back(torch::conv2d(input, part.weight, part.bias, *o.stride(), torch::IntArrayRef{part.pad[2], part.pad[0]},
+                                      *o.dilation(), o.groups()));
+    } else {
+      const auto padded = torch::constant_pad_nd(input, {part.pad[0], part.pad[1], part.pad[2], part.pad[3]}, 0);
+      outputs.push_back(torch::conv2d(padded, part.weight, part.bias, *o.stride(), torch::IntArrayRef{0, 0}, *o.dilation(),
+                                      o.groups()));
+    }
+  }
+  if (outputs.size() == 1) return outputs.front();
+  return torch::cat(outputs, 1).index_select(1, plan.restore_order);
+}
+
+torch::Tensor CompactableConv2dImpl::forward(const torch::Tensor& input) {
+  if (plan_ && !is_training()) return run_compact(*plan_, *this, input);
+  return _conv_forward(input, weight);
+}
+
+void CompactableConv2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "was::CompactableConv2d(" << options.in_channels() << ", " << options.out_channels()
+         << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride() << ", groups=" << options.groups()
+         << (plan_ ? ", compact " + plan_->describe() : "") << ")";
+}
+
+FoldableBatchNorm2dImpl::FoldableBatchNorm2dImpl(const torch::nn::BatchNormOptions& options) : options(options) {
+  reset();
+}
+
+void FoldableBatchNorm2dImpl::reset() {
+  const int64_t n = options.num_features();
+  if (options.affine()) {
+    weight = register_parameter("weight", torch::ones({n}));
+    bias = register_parameter("bias", torch::zeros({n}));
+  }
+  if (options.track_running_stats()) {
+    running_mean = register_buffer("running_mean", torch::zeros({n}));
+    running_var = register_buffer("running_var", torch::ones({n}));
+    num_batches_tracked = register_buffer("num_batches_tracked", torch::tensor(0, torch::kLong));
+  }
+}
+
+// torch::nn::BatchNorm2d's forward, step for step (momentum None: cumulative average).
+torch::Tensor FoldableBatchNorm2dImpl::forward(const torch::Tensor& input) {
+  if (folded_) return input;
+  TORCH_CHECK(input.dim() == 4, "FoldableBatchNorm2d: expected 4-D input, got ", input.dim(), "-D");
+  double factor = options.momentum().value_or(0.0);
+  if (is_training() && options.track_running_stats() && num_batches_tracked.defined()) {
+    num_batches_tracked += 1;
+    factor = options.momentum() ? *options.momentum() : 1.0 / num_batches_tracked.item<double>();
+  }
+  return torch::batch_norm(input, weight, bias, running_mean, running_var,
+                           is_training() || !options.track_running_stats(), factor, options.eps(),
+                           at::globalContext().userEnabledCuDNN());
+}
+
+void FoldableBatchNorm2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "was::FoldableBatchNorm2d(" << options.num_features() << (folded_ ? ", folded" : "") << ")";
+}
+
+std::pair<torch::Tensor, torch::Tensor> fold_batchnorm(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                       const FoldableBatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(bn.options.track_running_stats(), "fold_batchnorm: BatchNorm without running statistics");
+  const auto scale = (bn.running_var + bn.options.eps()).rsqrt() *
+                     (bn.options.affine() ? bn.weight : torch::ones_like(bn.running_var));
+  const auto shift = bn.options.affine() ? bn.bias : torch::zeros_like(bn.running_mean);
+  const auto w = weight * scale.view({-1, 1, 1, 1}).to(weight.dtype());
+  const auto b0 = bias.defined() ? bias : torch::zeros_like(bn.running_mean);
+  const auto b = (b0 - bn.running_mean) * scale + shift;
+  return {w, b.to(weight.dtype())};
+}
+
+}  // namespace was
