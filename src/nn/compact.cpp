@@ -1,5 +1,6 @@
 #include "was/nn/compact.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -80,14 +81,30 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
       groups[{win.r0, win.r1, win.c0, win.c1}].push_back(f);
     }
   }
+  // Too many distinct windows: keep the largest groups, merge the rest under
+  // the union of their windows.
+  std::vector<std::pair<KernelWindow, std::vector<int64_t>>> parts;
+  for (const auto& [k, filters] : groups) parts.push_back({KernelWindow{k[0], k[1], k[2], k[3]}, filters});
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+  if (int64_t(parts.size()) > max_parts) {
+    KernelWindow merged{1 << 30, -1, 1 << 30, -1};
+    std::vector<int64_t> rest;
+    for (size_t i = size_t(max_parts - 1); i < parts.size(); ++i) {
+      const auto& w = parts[i].first;
+      merged = {std::min(merged.r0, w.r0), std::max(merged.r1, w.r1), std::min(merged.c0, w.c0),
+                std::max(merged.c1, w.c1)};
+      rest.insert(rest.end(), parts[i].second.begin(), parts[i].second.end());
+    }
+    parts.resize(size_t(max_parts - 1));
+    parts.push_back({merged, rest});
+  }
   int64_t grouped_taps = 0;
-  for (const auto& [k, filters] : groups) grouped_taps += (k[1] - k[0] + 1) * (k[3] - k[2] + 1) * int64_t(filters.size());
+  for (const auto& [win, filters] : parts) grouped_taps += win.height() * win.width() * int64_t(filters.size());
   const int64_t union_taps = all.height() * all.width() * out;
 
-  if (groups.size() > 1 && int64_t(groups.size()) <= max_parts && grouped_taps < union_taps) {
+  if (parts.size() > 1 && grouped_taps < union_taps) {
     std::vector<int64_t> order;
-    for (const auto& [k, filters] : groups) {
-      const KernelWindow win{k[0], k[1], k[2], k[3]};
+    for (const auto& [win, filters] : parts) {
       auto idx = torch::tensor(filters, torch::kInt64).to(w.device());
       plan.parts.push_back(make_part(conv, w, bias, win, idx));
       order.insert(order.end(), filters.begin(), filters.end());

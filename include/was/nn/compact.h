@@ -52,7 +52,8 @@ struct CompactPlan {
 /// Plans the compact form of a convolution with `conv`'s geometry (stride,
 /// padding, dilation, groups) and the given weights. Returns nullopt when
 /// nothing can be trimmed. Filters whose supports differ are split into at
-/// most `max_parts` groups of equal support (only for groups == 1; grouped
+/// most `max_parts` groups of equal support, the smallest groups sharing the
+/// union of their windows beyond that (only for groups == 1; grouped
 /// and depthwise convolutions use the union window).
 std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight,
                                            const torch::Tensor& bias, int64_t max_parts = 8);
