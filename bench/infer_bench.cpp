@@ -86,6 +86,7 @@ double transformed_conv_share(was::InferenceModel& m, const torch::Tensor& x) {
           },
           [](const at::RecordFunction&, at::ObserverContext* raw) {
             auto* ctx = static_cast<TimerContext*>(raw);
+            if (ctx == nullptr) return;  // not a convolution
             --t_conv_depth;
             if (ctx->timed) t_conv_seconds += seconds(ctx->start);
           })
