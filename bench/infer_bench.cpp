@@ -39,6 +39,7 @@ struct Args {
   int large_reps = 3;
   int small_reps = 50;
   bool child = false;
+  bool channels_last = false;
   std::string model, policy, variant;
 };
 
@@ -138,8 +139,22 @@ nlohmann::json run_child(const Args& a) {
       transformed_macs += l.dense_macs;
 
   torch::NoGradGuard no_grad;
-  const auto big = torch::randn({a.large_batch, 3, 32, 32});
-  const auto one = torch::randn({1, 3, 32, 32});
+  auto big = torch::randn({a.large_batch, 3, 32, 32});
+  auto one = torch::randn({1, 3, 32, 32});
+  if (a.channels_last) {  // NHWC activations and weights, for oneDNN's channels-last kernels
+    const auto cl = torch::MemoryFormat::ChannelsLast;
+    big = big.contiguous(cl);
+    one = one.contiguous(cl);
+    for (const auto& mod : model.net->modules(false))
+      if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(mod.get())) {
+        conv->weight.set_data(conv->weight.contiguous(cl));
+        if (auto* c = dynamic_cast<was::CompactableConv2dImpl*>(conv); c && c->plan()) {
+          auto plan = *c->plan();
+          for (auto& part : plan.parts) part.weight = part.weight.contiguous(cl);
+          c->set_plan(plan);
+        }
+      }
+  }
   model.net->forward(big);
   std::vector<double> big_times;
   for (int i = 0; i < a.large_reps; ++i) {
@@ -174,7 +189,8 @@ nlohmann::json run_child(const Args& a) {
 
 nlohmann::json spawn(const std::string& self, const Args& a, const std::string& model, const std::string& policy,
                      const std::string& variant) {
-  const std::string cmd = self + " --child --threads " + std::to_string(a.threads) + " --large-batch " +
+  const std::string cmd = self + " --child" + (a.channels_last ? " --channels-last" : "") + " --threads " +
+                          std::to_string(a.threads) + " --large-batch " +
                           std::to_string(a.large_batch) + " --large-reps " + std::to_string(a.large_reps) +
                           " --small-reps " + std::to_string(a.small_reps) + " --model " + model + " --policy '" +
                           policy + "' --variant " + variant;
@@ -197,6 +213,7 @@ int main(int argc, char** argv) {
   app.add_option("--large-batch", a.large_batch)->capture_default_str();
   app.add_option("--large-reps", a.large_reps)->capture_default_str();
   app.add_option("--small-reps", a.small_reps)->capture_default_str();
+  app.add_flag("--channels-last", a.channels_last, "run NHWC (channels-last) activations and weights");
   app.add_flag("--child", a.child)->group("");
   app.add_option("--model", a.model)->group("");
   app.add_option("--policy", a.policy)->group("");

@@ -9,6 +9,7 @@ WAS_BUILD="${WAS_BUILD:-$WAS_ROOT/build}"
 WAS_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU)
+  libopenblas0-pthread    # an optimised BLAS for LibTorch (Debian's default is the reference BLAS)
   libcli11-dev            # command line
   nlohmann-json3-dev      # metrics, checkpoint metadata
   zlib1g-dev              # gzip IDX files

@@ -82,6 +82,8 @@ nlohmann::json TrainOptions::to_json() const {
                       {"momentum", momentum},     {"weight_decay", weight_decay}, {"cosine", cosine},
                       {"bn_batches", bn_batches}, {"checkpoint_every", checkpoint_every}, {"eval_every", eval_every}};
   if (augment) j["augment"] = *augment;
+  if (train_subset > 0) j["train_subset"] = train_subset;
+  if (test_subset > 0) j["test_subset"] = test_subset;
   return j;
 }
 
@@ -96,6 +98,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.bn_batches = j.value("bn_batches", o.bn_batches);
   o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
   o.eval_every = j.value("eval_every", o.eval_every);
+  o.train_subset = j.value("train_subset", o.train_subset);
+  o.test_subset = j.value("test_subset", o.test_subset);
   // Absent in runs from before augmentation existed: the data set's default, off for those.
   if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
   return o;

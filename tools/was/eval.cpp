@@ -23,6 +23,7 @@ struct EvalArgs {
   std::string json_out;
   int64_t batch_size = 256;
   int64_t bn_batches = 50;
+  int64_t test_subset = 0;
   RuntimeOptions runtime;
 };
 
@@ -41,7 +42,8 @@ std::vector<Row> evaluate_checkpoint(const std::string& arg, const EvalArgs& a, 
   const auto split = data::load_dataset(ckpt.state.dataset, a.data_dir, dataset_options_of(ckpt.state));
   if (split.test.channels() != ckpt.state.model.in_channels || split.test.num_classes != ckpt.state.model.num_classes)
     throw Error("checkpoint '" + path + "' does not fit the images in the data directory");
-  data::BatchLoader test(split.test, ckpt.state.normalization, a.batch_size, false, 0, false, device);
+  const auto test_set = a.test_subset > 0 ? split.test.head(a.test_subset) : split.test;
+  data::BatchLoader test(test_set, ckpt.state.normalization, a.batch_size, false, 0, false, device);
 
   std::vector<Mode> modes;
   if (a.mode == "aom" || a.mode == "both") modes.push_back(Mode::aom());
@@ -144,6 +146,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--bn-batches", args->bn_batches,
                   "training batches to estimate BatchNorm statistics for a DOM seed that has none stored")
       ->capture_default_str();
+  cmd->add_option("--test-subset", args->test_subset, "evaluate on the first N test images only (0: all)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", args->json_out, "also write the rows as JSON to this file");
   args->runtime.add_to(*cmd);
   cmd->callback([args] { run_eval(*args); });

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "was/data/loader.h"
 #include "was/error.h"
+#include "was/models/classifier.h"
 #include "was/network.h"
 #include "was/train/trainer.h"
 
@@ -22,7 +23,6 @@ struct TrainArgs {
   std::string resume;
   uint64_t seed = 0;
   int64_t dom_seed = 0;
-  int64_t train_subset = 0;
   int64_t image_size = 0;
   bool coarse_labels = false;
   bool augment = false, no_augment = false;
@@ -63,7 +63,7 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
   if (!a.resume.empty()) {
     // Everything that defines the run comes from the checkpoint.
     for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
-                             "--coarse-labels", "--augment", "--no-augment"})
+                             "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
@@ -116,7 +116,9 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
     data_options.image_size = a.image_size;
     if (a.coarse_labels) data_options.cifar100_labels = data::CifarLabels::kCoarse;
   }
-  const auto split = load_split(a.dataset, a.data_dir, a.train_subset, data_options);
+  auto split = load_split(a.dataset, a.data_dir, a.options.train_subset, data_options);
+  if (a.options.test_subset < 0) throw Error("--test-subset must not be negative");
+  if (a.options.test_subset > 0) split.test = split.test.head(a.options.test_subset);
   if (checkpoint) {
     network = std::move(checkpoint->network);
     if (split.train.channels() != state.model.in_channels || split.train.num_classes != state.model.num_classes)
@@ -151,7 +153,9 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   auto* cmd = app.add_subcommand("train", "train a network (with --was, a WAS network) and evaluate AOM and DOM");
-  cmd->add_option("--model", args->model, "network: small_cnn, resnet18, resnet34")->capture_default_str();
+  std::string models;
+  for (const auto& name : models::model_names()) models += (models.empty() ? "" : ", ") + name;
+  cmd->add_option("--model", args->model, "network: " + models)->capture_default_str();
   cmd->add_option("--dataset", args->dataset, "cifar10, cifar100, fashion-mnist, imagefolder or synthetic")
       ->capture_default_str();
   cmd->add_option("--data-dir", args->data_dir,
@@ -188,7 +192,9 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--eval-every", args->options.eval_every, "test-set evaluation every N epochs (0: at the end)")
       ->capture_default_str();
-  cmd->add_option("--train-subset", args->train_subset, "train on the first N images only (0: all)")
+  cmd->add_option("--test-subset", args->options.test_subset, "evaluate on the first N test images only (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--train-subset", args->options.train_subset, "train on the first N images only (0: all)")
       ->capture_default_str();
   cmd->add_option("--max-steps", args->options.max_steps, "stop (resumably) after N steps in total (0: no limit)");
   cmd->add_option("--out", args->out, "run directory for last.pt, metrics.jsonl, results.json "

@@ -26,6 +26,8 @@ struct TrainOptions {
   int64_t checkpoint_every = 0; ///< also checkpoint every N steps (0: at epoch ends only)
   int64_t eval_every = 1;       ///< evaluate on the test set every N epochs (0: only at the end)
   int64_t max_steps = 0;        ///< stop after this many steps in total (0: no limit); for tests
+  int64_t train_subset = 0;     ///< the data: first N training images (0: all); applied by the caller
+  int64_t test_subset = 0;      ///< the data: first N test images (0: all); applied by the caller
   /// Random crop (4-pixel zero padding) and horizontal flip of training
   /// batches (data::Augmentation::standard()); unset: the data set's default
   /// (data::augments_by_default). The Trainer stores the resolved choice.
