@@ -11,6 +11,7 @@ OUT="${2:-runs/zoo-smoke}"
 WAS="${WAS:-build/was}"
 TRAIN="${TRAIN_SUBSET:-1024}"
 TEST="${TEST_SUBSET:-500}"
+mkdir -p "$OUT"
 for model in vgg16 resnet18 resnet34 googlenet mobilenetv2 efficientnet_lite0; do
   for policy in none CT; do
     dir="$OUT/$model-$policy"
