@@ -35,7 +35,10 @@ was_install_deps() {
   fi
 }
 
+# The benchmarks (bench/) are not needed by the demo or the tests; set
+# WAS_BUILD_BENCH=ON to build them too (or configure build/ by hand).
 was_build() {
-  cmake -S "$WAS_ROOT" -B "$WAS_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S "$WAS_ROOT" -B "$WAS_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DWAS_BUILD_BENCH="${WAS_BUILD_BENCH:-OFF}" >/dev/null
   cmake --build "$WAS_BUILD" -j "$(nproc)"
 }
