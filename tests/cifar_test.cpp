@@ -20,6 +20,7 @@
 
 #include "was/data/datasets.h"
 #include "was/error.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -28,25 +29,7 @@ using ::testing::HasSubstr;
 using was::data::CifarLabels;
 using was::data::CifarOptions;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ =
-        fs::temp_directory_path() / ("was_cifar_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using was::testing::TempDir;
 
 /// Runs `f`, expects a was::Error, and returns it.
 template <typename F>

@@ -19,6 +19,7 @@
 #include "was/data/idx.h"
 #include "was/data/loader.h"
 #include "was/error.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -27,26 +28,7 @@ using ::testing::HasSubstr;
 using was::data::BatchLoader;
 using was::data::Dataset;
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("was_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using was::testing::TempDir;
 
 /// Deterministic uint8 images [n, 1, h, w] that use the whole byte range.
 torch::Tensor test_images(int64_t n, int64_t h, int64_t w) {

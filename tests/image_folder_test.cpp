@@ -15,6 +15,7 @@
 #include "was/data/datasets.h"
 #include "was/data/image.h"
 #include "was/error.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -22,31 +23,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using was::data::ImageFolderOptions;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("was_image_folder_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  /// `name` under the directory, with its parent folders created.
-  std::string file(const std::string& name) const {
-    const fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    return p.string();
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using was::testing::TempDir;
 
 template <typename F>
 std::string error_of(F&& f) {
