@@ -10,7 +10,6 @@
 namespace was {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 // Sample positions this close to a tap are that tap: rotations by multiples of
 // 90 degrees must be exact permutations despite cos(90°) = 6e-17.
 constexpr double kSnap = 1e-9;
@@ -63,7 +62,7 @@ double snap(double v) {
 PlaneMatrix rotate_plane(int64_t kh, int64_t kw, double angle_deg) {
   const int64_t kk = kh * kw;
   PlaneMatrix m(kk * kk, 0.0);
-  const double a = angle_deg * kPi / 180.0;
+  const double a = angle_deg * M_PI / 180.0;
   const double c = std::cos(a), s = std::sin(a);
   const double cx = (kw - 1) / 2.0, cy = (kh - 1) / 2.0;
   for (int64_t row = 0; row < kh; ++row)

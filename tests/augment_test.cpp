@@ -2,6 +2,8 @@
 // reference, its draws, the loader, and exact resume of an augmented run.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "temp_dir.h"
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -18,6 +20,8 @@
 #include "was/train/trainer.h"
 
 namespace {
+
+using was::testing::TempDir;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -178,21 +182,6 @@ TEST(AugmentTest, DefaultsByDataset) {
 
 // --- the trainer ----------------------------------------------------------------------
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("was_augment_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 was::data::Split small_split(const std::string& name) {
   was::data::SyntheticOptions o;
   o.train_size = 48;
@@ -241,7 +230,7 @@ TEST(AugmentTest, TrainerStoresTheResolvedChoice) {
     const auto split = small_split(name);
     const auto state = state_for(split);
     auto net = network_for(state);
-    auto options = options_for(dir.path, 1);
+    auto options = options_for(dir.path(), 1);
     options.augment = given;
     was::Trainer trainer(*net, split, options, state);
     ASSERT_TRUE(trainer.state().train_options.contains("augment")) << name;
@@ -258,21 +247,21 @@ TEST(AugmentTest, ResumedAugmentedRunIsBitIdentical) {
   TempDir straight_dir, resumed_dir, plain_dir;
 
   auto straight = network_for(state);
-  was::Trainer(*straight, split, options_for(straight_dir.path, 2), state).run();
+  was::Trainer(*straight, split, options_for(straight_dir.path(), 2), state).run();
 
   {  // Stop mid-epoch (3 batches an epoch), then resume from disk with the stored options.
     auto first = network_for(state);
-    auto options = options_for(resumed_dir.path, 2);
+    auto options = options_for(resumed_dir.path(), 2);
     options.max_steps = 4;
     const auto stopped = was::Trainer(*first, split, options, state).run();
     ASSERT_EQ(stopped.step, 4);
     ASSERT_FALSE(stopped.finished);
   }
-  auto ckpt = was::load_checkpoint((resumed_dir.path / "last.pt").string());
+  auto ckpt = was::load_checkpoint((resumed_dir.path() / "last.pt").string());
   auto options = was::TrainOptions::from_json(ckpt.state.train_options);
   ASSERT_EQ(options.augment, std::optional<bool>(true));
   options.progress = false;
-  options.out_dir = resumed_dir.path.string();
+  options.out_dir = resumed_dir.path().string();
   was::Trainer trainer(*ckpt.network, split, options, ckpt.state);
   trainer.restore_optimizer(ckpt);
   EXPECT_TRUE(trainer.run().finished);
@@ -282,7 +271,7 @@ TEST(AugmentTest, ResumedAugmentedRunIsBitIdentical) {
 
   // Augmentation changes what is learnt: the same run without it ends elsewhere.
   auto plain = network_for(state);
-  auto plain_options = options_for(plain_dir.path, 2);
+  auto plain_options = options_for(plain_dir.path(), 2);
   plain_options.augment = false;
   was::Trainer(*plain, split, plain_options, state).run();
   bool all_equal = true;

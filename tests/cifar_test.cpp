@@ -4,6 +4,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "expect_error.h"
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -30,21 +32,8 @@ using was::data::CifarLabels;
 using was::data::CifarOptions;
 
 using was::testing::TempDir;
+using was::testing::thrown_error;
 
-/// Runs `f`, expects a was::Error, and returns it.
-template <typename F>
-was::Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const was::Error& e) {
-    return e;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected was::Error, got another exception: " << e.what();
-    return was::Error("");
-  }
-  ADD_FAILURE() << "expected was::Error, nothing was thrown";
-  return was::Error("");
-}
 
 std::string message_of(const was::Error& e) { return e.what(); }
 
@@ -142,7 +131,7 @@ TEST(CifarTest, Cifar10ClassNamesFromMetaFileAndSubdirectory) {
   EXPECT_EQ(split.train.class_names[0], "a0");
   EXPECT_EQ(split.test.class_names[9], "j9");
   std::ofstream(sub / "batches.meta.txt") << "only\ntwo\n";
-  const auto e = error_of([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
+  const auto e = thrown_error([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
   EXPECT_THAT(message_of(e), HasSubstr((sub / "batches.meta.txt").string()));
   EXPECT_THAT(message_of(e), HasSubstr("2 class names, expected 10"));
 }
@@ -151,7 +140,7 @@ TEST(CifarTest, Cifar10StandardCountsAreChecked) {
   TempDir dir;
   write_cifar10_dir(dir.path(), 3);
   // By default every file must hold 10000 records.
-  const auto e = error_of([&] { was::data::load_cifar10(dir.path().string()); });
+  const auto e = thrown_error([&] { was::data::load_cifar10(dir.path().string()); });
   EXPECT_THAT(message_of(e), HasSubstr(dir.file("data_batch_1.bin")));
   EXPECT_THAT(message_of(e), HasSubstr("holds 3 records, expected 10000"));
 }
@@ -160,7 +149,7 @@ TEST(CifarTest, Cifar10OversizedFileByOneRecord) {
   TempDir dir;
   write_cifar10_dir(dir.path(), 1);
   write_records(dir.file("data_batch_1.bin"), make_records(10001, 1, [](int64_t i, int64_t) { return i % 10; }));
-  const auto e = error_of([&] { was::data::load_cifar10(dir.path().string()); });
+  const auto e = thrown_error([&] { was::data::load_cifar10(dir.path().string()); });
   EXPECT_THAT(message_of(e), HasSubstr(dir.file("data_batch_1.bin")));
   EXPECT_THAT(message_of(e), HasSubstr("holds 10001 records, expected 10000"));
 }
@@ -170,17 +159,17 @@ TEST(CifarTest, Cifar10TruncatedAndOversizedByBytes) {
   write_cifar10_dir(dir.path(), 4);
   const std::string path = dir.file("data_batch_3.bin");
   fs::resize_file(path, 4 * 3073 - 100);  // truncated inside the last record
-  auto e = error_of([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
+  auto e = thrown_error([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
   EXPECT_THAT(message_of(e), HasSubstr(path));
   EXPECT_THAT(message_of(e), HasSubstr(std::to_string(4 * 3073 - 100) + " bytes"));
   EXPECT_THAT(message_of(e), HasSubstr("3073-byte records"));
   EXPECT_THAT(e.hint(), HasSubstr("to_cifar_bin.py"));
   fs::resize_file(path, 4 * 3073 + 5);  // trailing bytes
-  e = error_of([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
+  e = thrown_error([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
   EXPECT_THAT(message_of(e), HasSubstr(path));
   EXPECT_THAT(message_of(e), HasSubstr("not a whole number"));
   fs::resize_file(path, 0);
-  EXPECT_THAT(message_of(error_of([&] { was::data::load_cifar10(dir.path().string(), any_count()); })),
+  EXPECT_THAT(message_of(thrown_error([&] { was::data::load_cifar10(dir.path().string(), any_count()); })),
               HasSubstr(path));
 }
 
@@ -188,7 +177,7 @@ TEST(CifarTest, Cifar100FileGivenAsCifar10SaysSo) {
   TempDir dir;
   const std::string path = dir.file("x.bin");
   write_records(path, make_records(3, 2, [](int64_t, int64_t) { return 1; }));  // 3 * 3074 bytes
-  const std::string msg = message_of(error_of([&] { was::data::read_cifar10_file(path); }));
+  const std::string msg = message_of(thrown_error([&] { was::data::read_cifar10_file(path); }));
   EXPECT_THAT(msg, HasSubstr(path));
   EXPECT_THAT(msg, HasSubstr("fits the CIFAR-100 layout"));
 }
@@ -198,7 +187,7 @@ TEST(CifarTest, Cifar10LabelOutOfRangeNamesFileAndRecord) {
   write_cifar10_dir(dir.path(), 5);
   const std::string path = dir.file("test_batch.bin");
   write_records(path, make_records(5, 1, [](int64_t i, int64_t) { return i == 3 ? 10 : i; }));
-  const std::string msg = message_of(error_of([&] { was::data::load_cifar10(dir.path().string(), any_count()); }));
+  const std::string msg = message_of(thrown_error([&] { was::data::load_cifar10(dir.path().string(), any_count()); }));
   EXPECT_THAT(msg, HasSubstr(path));
   EXPECT_THAT(msg, HasSubstr("record 3 has label 10, outside 0..9"));
 }
@@ -206,19 +195,19 @@ TEST(CifarTest, Cifar10LabelOutOfRangeNamesFileAndRecord) {
 TEST(CifarTest, Cifar10MissingDirectoryOrFileHintsAtConversionScript) {
   TempDir dir;
   const std::string missing = dir.file("nowhere");
-  auto e = error_of([&] { was::data::load_cifar10(missing); });
+  auto e = thrown_error([&] { was::data::load_cifar10(missing); });
   EXPECT_THAT(message_of(e), HasSubstr(missing));
   EXPECT_THAT(e.hint(), HasSubstr("python3 ../shared/datasets/cifar10-jpeg/to_cifar_bin.py DIR"));
-  e = error_of([&] { was::data::load_dataset("cifar10", ""); });
+  e = thrown_error([&] { was::data::load_dataset("cifar10", ""); });
   EXPECT_THAT(message_of(e), HasSubstr("no default location"));
   EXPECT_THAT(e.hint(), HasSubstr("to_cifar_bin.py"));
   EXPECT_THAT(e.hint(), HasSubstr("--data-dir"));
   // An empty directory, then one file missing.
-  e = error_of([&] { was::data::load_cifar10(dir.path().string()); });
+  e = thrown_error([&] { was::data::load_cifar10(dir.path().string()); });
   EXPECT_THAT(message_of(e), HasSubstr("holds no data_batch_1.bin"));
   write_cifar10_dir(dir.path(), 2);
   fs::remove(dir.file("test_batch.bin"));
-  e = error_of([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
+  e = thrown_error([&] { was::data::load_cifar10(dir.path().string(), any_count()); });
   EXPECT_THAT(message_of(e), HasSubstr(dir.file("test_batch.bin")));
   EXPECT_THAT(message_of(e), HasSubstr("does not exist"));
 }
@@ -279,26 +268,26 @@ TEST(CifarTest, Cifar100CountsSizesAndLabelRanges) {
   write_records(dir.file("train.bin"), make_records(6, 2, cifar100_label));
   write_records(dir.file("test.bin"), make_records(4, 2, cifar100_label));
   // Standard counts by default.
-  EXPECT_THAT(message_of(error_of([&] { was::data::load_cifar100(dir.path().string()); })),
+  EXPECT_THAT(message_of(thrown_error([&] { was::data::load_cifar100(dir.path().string()); })),
               HasSubstr("holds 6 records, expected 50000"));
   // Truncated.
   fs::resize_file(dir.file("test.bin"), 4 * 3074 - 1);
-  auto msg = message_of(error_of([&] { was::data::load_cifar100(dir.path().string(), any_count()); }));
+  auto msg = message_of(thrown_error([&] { was::data::load_cifar100(dir.path().string(), any_count()); }));
   EXPECT_THAT(msg, HasSubstr(dir.file("test.bin")));
   EXPECT_THAT(msg, HasSubstr("3074-byte records (2 label bytes + 3072 pixels)"));
   // Fine label 100, and coarse label 20, are both out of range, whichever labels are used.
   write_records(dir.file("test.bin"),
                 make_records(4, 2, [](int64_t i, int64_t b) { return b == 1 && i == 2 ? 100 : cifar100_label(i, b); }));
-  msg = message_of(error_of([&] { was::data::load_cifar100(dir.path().string(), any_count()); }));
+  msg = message_of(thrown_error([&] { was::data::load_cifar100(dir.path().string(), any_count()); }));
   EXPECT_THAT(msg, HasSubstr(dir.file("test.bin")));
   EXPECT_THAT(msg, HasSubstr("record 2 has fine label 100, outside 0..99"));
   write_records(dir.file("test.bin"),
                 make_records(4, 2, [](int64_t i, int64_t b) { return b == 0 && i == 1 ? 20 : cifar100_label(i, b); }));
   CifarOptions fine = any_count();
-  msg = message_of(error_of([&] { was::data::load_cifar100(dir.path().string(), fine); }));
+  msg = message_of(thrown_error([&] { was::data::load_cifar100(dir.path().string(), fine); }));
   EXPECT_THAT(msg, HasSubstr("record 1 has coarse label 20, outside 0..19"));
   // Missing directory.
-  const auto e = error_of([&] { was::data::load_cifar100(dir.file("nowhere")); });
+  const auto e = thrown_error([&] { was::data::load_cifar100(dir.file("nowhere")); });
   EXPECT_THAT(message_of(e), HasSubstr(dir.file("nowhere")));
   EXPECT_THAT(e.hint(), HasSubstr("cifar-100-binary"));
 }
@@ -306,11 +295,11 @@ TEST(CifarTest, Cifar100CountsSizesAndLabelRanges) {
 TEST(CifarTest, OptionsThatDoNotApplyAreRefused) {
   was::data::DatasetOptions o;
   o.image_size = 32;
-  EXPECT_THAT(message_of(error_of([&] { was::data::load_dataset("cifar10", "/nowhere", o); })),
+  EXPECT_THAT(message_of(thrown_error([&] { was::data::load_dataset("cifar10", "/nowhere", o); })),
               HasSubstr("image size"));
   o = {};
   o.cifar100_labels = CifarLabels::kCoarse;
-  EXPECT_THAT(message_of(error_of([&] { was::data::load_dataset("cifar10", "/nowhere", o); })),
+  EXPECT_THAT(message_of(thrown_error([&] { was::data::load_dataset("cifar10", "/nowhere", o); })),
               HasSubstr("coarse labels"));
 }
 

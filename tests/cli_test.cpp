@@ -1,82 +1,15 @@
 // The real `was` tool on good and bad input: bad input gives one clear line
 // on stderr, a non-zero exit, and no output written.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
+#include "cli_fixture.h"
 #include "was/data/datasets.h"
-#include "was/data/idx.h"
 #include "was/data/image.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-struct CliTest : ::testing::Test {
-  fs::path dir;
-
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("was_cli_test_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
-  static std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
-  Result run(const std::string& args) {
-    const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-    const std::string cmd = std::string(WAS_CLI_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-
-  // Fails unless the run failed cleanly: exit `code` (2 for command-line
-  // syntax, 1 otherwise), one "error:" line naming `needle`.
-  void expect_clean_failure(const Result& r, const std::string& needle, int code = 1) {
-    EXPECT_EQ(r.code, code) << r.err;
-    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-  }
-
-  // A Fashion-MNIST directory with tiny files in the real format.
-  fs::path write_fashion_dir(const std::string& name) {
-    const auto d = dir / name;
-    fs::create_directories(d);
-    auto images = torch::randint(0, 256, {20, 1, 28, 28}).to(torch::kUInt8);
-    auto labels = torch::arange(20) % 10;
-    was::data::write_idx_images((d / "train-images-idx3-ubyte.gz").string(), images, true);
-    was::data::write_idx_labels((d / "train-labels-idx1-ubyte.gz").string(), labels, true);
-    was::data::write_idx_images((d / "t10k-images-idx3-ubyte.gz").string(), images.slice(0, 0, 10), true);
-    was::data::write_idx_labels((d / "t10k-labels-idx1-ubyte.gz").string(), labels.slice(0, 0, 10), true);
-    return d;
-  }
-
-  std::string synthetic_train(const std::string& out, const std::string& extra = "") {
-    return "train --dataset synthetic --epochs 1 --batch-size 64 --bn-batches 1 --no-progress --out " +
-           (dir / out).string() + " " + extra;
-  }
-};
+using was::testing::CliTest;
 
 TEST_F(CliTest, TrainEvalInfoEndToEnd) {
   const auto r = run(synthetic_train("run", "--was CT"));

@@ -1,6 +1,8 @@
 // Tests of the data module: IDX files, datasets, normalisation, the loader.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "expect_error.h"
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -23,6 +25,8 @@
 
 namespace {
 
+using was::testing::error_of;
+
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using was::data::BatchLoader;
@@ -39,20 +43,6 @@ torch::Tensor test_labels(int64_t n, int64_t classes) {
   return torch::arange(n, torch::kLong) * 7 % classes;
 }
 
-/// Runs `f`, expects a was::Error, and returns its message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const was::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected was::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected was::Error, nothing was thrown";
-  return "";
-}
 
 std::vector<unsigned char> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -3,6 +3,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "expect_error.h"
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -19,25 +21,14 @@
 
 namespace {
 
+using was::testing::error_of;
+
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using was::data::ImageFolderOptions;
 
 using was::testing::TempDir;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const was::Error& e) {
-    return std::string(e.what()) + " | hint: " + e.hint();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected was::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected was::Error, nothing was thrown";
-  return "";
-}
 
 /// A deterministic uint8 [c, h, w] image, different for each `seed`.
 torch::Tensor pattern(int64_t c, int64_t h, int64_t w, int64_t seed) {

@@ -1,6 +1,8 @@
 // Training, reproducibility, checkpoints and exact resume.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -11,23 +13,13 @@
 
 namespace {
 
+using was::testing::TempDir;
+
 namespace fs = std::filesystem;
 using was::Mode;
 using was::Network;
 using was::Policy;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("was_train_test_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(reinterpret_cast<uintptr_t>(this)));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 was::data::Split tiny_split() {
   was::data::SyntheticOptions o;
@@ -93,12 +85,12 @@ TEST(TrainerTest, ResumeGivesBitIdenticalWeights) {
   const auto state = fresh_state(split, "crop=0.4:1,translate=0.3:0.3,rotate=0:90");
 
   auto straight = make_network(state);
-  was::Trainer(*straight, split, tiny_options(straight_dir.path.string(), 3), state).run();
+  was::Trainer(*straight, split, tiny_options(straight_dir.path().string(), 3), state).run();
 
   // Stop in the middle of epoch 2 (6 batches an epoch), then resume from disk.
   {
     auto first = make_network(state);
-    auto options = tiny_options(resumed_dir.path.string(), 3);
+    auto options = tiny_options(resumed_dir.path().string(), 3);
     options.max_steps = 9;
     const auto stopped = was::Trainer(*first, split, options, state).run();
     EXPECT_EQ(stopped.step, 9);
@@ -106,8 +98,8 @@ TEST(TrainerTest, ResumeGivesBitIdenticalWeights) {
     EXPECT_EQ(stopped.batch, 3);
     EXPECT_FALSE(stopped.finished);
   }
-  auto ckpt = was::load_checkpoint((resumed_dir.path / "last.pt").string());
-  was::Trainer trainer(*ckpt.network, split, tiny_options(resumed_dir.path.string(), 3), ckpt.state);
+  auto ckpt = was::load_checkpoint((resumed_dir.path() / "last.pt").string());
+  was::Trainer trainer(*ckpt.network, split, tiny_options(resumed_dir.path().string(), 3), ckpt.state);
   trainer.restore_optimizer(ckpt);
   const auto done = trainer.run();
   EXPECT_TRUE(done.finished);
@@ -125,9 +117,9 @@ TEST(CheckpointTest, RoundTripRestoresEverything) {
   TempDir dir;
   const auto state = fresh_state(split, "CT");
   auto net = make_network(state);
-  was::Trainer trainer(*net, split, tiny_options(dir.path.string(), 1), state);
+  was::Trainer trainer(*net, split, tiny_options(dir.path().string(), 1), state);
   const auto done = trainer.run();
-  auto ckpt = was::load_checkpoint((dir.path / "last.pt").string());
+  auto ckpt = was::load_checkpoint((dir.path() / "last.pt").string());
   expect_same_tensors(net->module(), ckpt.network->module());
   EXPECT_EQ(ckpt.state.to_json(), done.to_json());
   EXPECT_EQ(ckpt.network->policy().to_string(), Policy::parse("CT").to_string());
@@ -151,24 +143,24 @@ TEST(CheckpointTest, CorruptTruncatedAndForeignFilesAreRefused) {
   TempDir dir;
   const auto state = fresh_state(split, "C");
   auto net = make_network(state);
-  const auto good = (dir.path / "good.pt").string();
+  const auto good = (dir.path() / "good.pt").string();
   was::save_checkpoint(good, *net, state);
   EXPECT_FALSE(fs::exists(good + ".tmp"));
 
   const auto size = fs::file_size(good);
-  const auto truncated = (dir.path / "truncated.pt").string();
+  const auto truncated = (dir.path() / "truncated.pt").string();
   fs::copy_file(good, truncated);
   fs::resize_file(truncated, size / 2);
-  const auto garbage = (dir.path / "garbage.pt").string();
+  const auto garbage = (dir.path() / "garbage.pt").string();
   std::ofstream(garbage) << "this is not a checkpoint";
 
   // Weights of a 4-class model under a config that says 7 classes.
   auto mismatched_state = state;
   mismatched_state.model.num_classes = 7;
-  const auto mismatched = (dir.path / "mismatched.pt").string();
+  const auto mismatched = (dir.path() / "mismatched.pt").string();
   was::save_checkpoint(mismatched, *net, mismatched_state);
 
-  for (const auto& path : {truncated, garbage, mismatched, (dir.path / "missing.pt").string()}) {
+  for (const auto& path : {truncated, garbage, mismatched, (dir.path() / "missing.pt").string()}) {
     try {
       was::load_checkpoint(path);
       ADD_FAILURE() << "loaded " << path;

@@ -18,4 +18,7 @@ class Error : public std::runtime_error {
   std::string hint_;
 };
 
+/// `text` in single quotes, as error messages name files and values.
+inline std::string in_quotes(const std::string& text) { return "'" + text + "'"; }
+
 }  // namespace was

@@ -10,8 +10,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kCifar10Name = "CIFAR-10";
-const char* const kCifar100Name = "CIFAR-100";
+const char* const kCifar10Title = "CIFAR-10";
+const char* const kCifar100Title = "CIFAR-100";
 const char* const kCifar10Subdir = "cifar-10-batches-bin";  // what the official archive unpacks to
 const char* const kCifar100Subdir = "cifar-100-binary";
 const char* const kCifar10Meta = "batches.meta.txt";
@@ -25,7 +25,6 @@ const char* const kCifar100Hint =
     "unpack the official cifar-100-binary.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and pass its "
     "cifar-100-binary directory as --data-dir";
 
-std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 /// One label byte of a record layout: where it sits and how many classes it names.
 struct LabelByte {
@@ -43,11 +42,11 @@ struct Layout {
 };
 
 Layout cifar10_layout() {
-  return {kCifar10Name, kCifar10RecordBytes, kCifar10LabelBytes, {{0, kCifar10Classes, "label"}}, kCifar10Hint};
+  return {kCifar10Title, kCifar10RecordBytes, kCifar10LabelBytes, {{0, kCifar10Classes, "label"}}, kCifar10Hint};
 }
 
 Layout cifar100_layout() {
-  return {kCifar100Name,
+  return {kCifar100Title,
           kCifar100RecordBytes,
           kCifar100LabelBytes,
           {{0, kCifar100CoarseClasses, "coarse label"}, {1, kCifar100FineClasses, "fine label"}},
@@ -210,7 +209,7 @@ Dataset read_cifar100_file(const std::string& path, CifarLabels labels, int64_t 
 }
 
 Split load_cifar10(const std::string& dir, const CifarOptions& options) {
-  const fs::path root = resolve_dir(dir, "data_batch_1.bin", kCifar10Subdir, kCifar10Name, kCifar10Hint);
+  const fs::path root = resolve_dir(dir, "data_batch_1.bin", kCifar10Subdir, kCifar10Title, kCifar10Hint);
   const int64_t expected = options.check_counts ? kCifar10RecordsPerFile : 0;
   const auto names = class_names(root / kCifar10Meta, cifar10_class_names());
   std::vector<torch::Tensor> images, labels;
@@ -234,7 +233,7 @@ Split load_cifar10(const std::string& dir, const CifarOptions& options) {
 }
 
 Split load_cifar100(const std::string& dir, const CifarOptions& options) {
-  const fs::path root = resolve_dir(dir, "train.bin", kCifar100Subdir, kCifar100Name, kCifar100Hint);
+  const fs::path root = resolve_dir(dir, "train.bin", kCifar100Subdir, kCifar100Title, kCifar100Hint);
   const bool fine = options.labels == CifarLabels::kFine;
   const auto names =
       class_names(root / (fine ? kCifar100FineMeta : kCifar100CoarseMeta), cifar100_class_names(options.labels));

@@ -22,7 +22,6 @@ constexpr const char* kCifar10Name = "cifar10";
 constexpr const char* kCifar100Name = "cifar100";
 constexpr const char* kImageFolderName = "imagefolder";
 constexpr int64_t kFashionMnistClasses = 10;
-constexpr double kPi = 3.14159265358979323846;
 const char* const kFashionMnistHint =
     "install it with `apt-get install dataset-fashion-mnist`, or pass --data-dir pointing at a "
     "directory with the four *-idx?-ubyte[.gz] files";
@@ -108,7 +107,7 @@ Dataset render_synthetic(const SyntheticOptions& o, uint64_t part, int64_t count
   const double half_length = 0.22 * size;
   const double half_width = std::max(0.06 * size, 0.75);
   const double jitter = 0.12 * size;                                       // pixels
-  const double angle_jitter = 0.5 * kPi / static_cast<double>(k_classes);  // half the gap
+  const double angle_jitter = 0.5 * M_PI / static_cast<double>(k_classes);  // half the gap
   const double noise = 0.2;
 
   Dataset data;
@@ -127,15 +126,15 @@ Dataset render_synthetic(const SyntheticOptions& o, uint64_t part, int64_t count
       CounterStream rng(o.seed, StreamDomain::kSynthetic, part, static_cast<uint64_t>(i));
       // Class k: a bar at angle pi*k/K whose centre sits on a ring at 2*pi*k/K,
       // so neighbouring classes differ in both orientation and position.
-      const double phi = 2.0 * kPi * static_cast<double>(k) / static_cast<double>(k_classes);
-      const double theta = kPi * static_cast<double>(k) / static_cast<double>(k_classes) +
+      const double phi = 2.0 * M_PI * static_cast<double>(k) / static_cast<double>(k_classes);
+      const double theta = M_PI * static_cast<double>(k) / static_cast<double>(k_classes) +
                            rng.uniform(-angle_jitter, angle_jitter);
       const double cx = centre + ring * std::cos(phi) + rng.uniform(-jitter, jitter);
       const double cy = centre + ring * std::sin(phi) + rng.uniform(-jitter, jitter);
       const double amplitude = rng.uniform(0.4, 1.0);
       const double ux = std::cos(theta), uy = std::sin(theta);
       // A fainter grey bar anywhere, at any angle: clutter that carries no label.
-      const double clutter_angle = rng.uniform(0.0, kPi);
+      const double clutter_angle = rng.uniform(0.0, M_PI);
       const double clutter_x = rng.uniform(0.0, size - 1.0),
                    clutter_y = rng.uniform(0.0, size - 1.0);
       const double clutter_amplitude = rng.uniform(0.2, 0.6);
@@ -144,7 +143,7 @@ Dataset render_synthetic(const SyntheticOptions& o, uint64_t part, int64_t count
       uint8_t* out = pixels + i * c * s * s;
       for (int64_t ch = 0; ch < c; ++ch) {
         const double tint =
-            c == 1 ? 1.0 : 0.65 + 0.35 * std::cos(phi + 2.0 * kPi * static_cast<double>(ch) / c);
+            c == 1 ? 1.0 : 0.65 + 0.35 * std::cos(phi + 2.0 * M_PI * static_cast<double>(ch) / c);
         for (int64_t y = 0; y < s; ++y) {
           for (int64_t x = 0; x < s; ++x) {
             const double px = static_cast<double>(x), py = static_cast<double>(y);

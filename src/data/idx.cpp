@@ -42,7 +42,6 @@ struct GzCloser {
 };
 using GzHandle = std::unique_ptr<gzFile_s, GzCloser>;
 
-std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
 uint32_t read_be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -58,15 +57,15 @@ void write_be32(unsigned char* p, uint32_t v) {
 GzHandle open_for_reading(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    throw Error("IDX file " + quoted(path) + " does not exist", kMissingHint);
+    throw Error("IDX file " + in_quotes(path) + " does not exist", kMissingHint);
   }
   if (fs::is_directory(path, ec)) {
-    throw Error("IDX file " + quoted(path) + " is a directory", "give the path of the file itself");
+    throw Error("IDX file " + in_quotes(path) + " is a directory", "give the path of the file itself");
   }
   errno = 0;
   GzHandle f(gzopen(path.c_str(), "rb"));
   if (!f) {
-    throw Error("cannot open IDX file " + quoted(path) + ": " +
+    throw Error("cannot open IDX file " + in_quotes(path) + ": " +
                     (errno != 0 ? std::strerror(errno) : "out of memory"),
                 "check the file's permissions");
   }
@@ -83,7 +82,7 @@ int64_t read_some(gzFile f, void* buf, int64_t len, const std::string& path) {
     if (n < 0) {
       int code = 0;
       const char* msg = gzerror(f, &code);
-      throw Error("cannot read IDX file " + quoted(path) + ": " + (msg ? msg : "read error"),
+      throw Error("cannot read IDX file " + in_quotes(path) + ": " + (msg ? msg : "read error"),
                   kCorruptHint);
     }
     if (n == 0) break;
@@ -104,11 +103,11 @@ void read_exact(gzFile f, void* buf, int64_t len, int64_t offset, const std::str
     // zlib reports a gzip stream cut short as Z_BUF_ERROR, and then cannot say
     // how many bytes the last read produced: report no count rather than a wrong one.
     if (code == Z_BUF_ERROR) {
-      throw Error("IDX file " + quoted(path) +
+      throw Error("IDX file " + in_quotes(path) +
                       " is truncated: its gzip stream ends before the expected " + expected,
                   kCorruptHint);
     }
-    throw Error("IDX file " + quoted(path) + " is truncated: expected " + expected + ", got " +
+    throw Error("IDX file " + in_quotes(path) + " is truncated: expected " + expected + ", got " +
                     std::to_string(offset + got),
                 kCorruptHint);
   }
@@ -123,7 +122,7 @@ void expect_end(gzFile f, const std::string& path, int64_t expected) {
     extra += n;
   }
   if (extra > 0) {
-    throw Error("IDX file " + quoted(path) + " has " + std::to_string(extra) +
+    throw Error("IDX file " + in_quotes(path) + " has " + std::to_string(extra) +
                     " trailing bytes after the expected " + std::to_string(expected),
                 kCorruptHint);
   }
@@ -131,7 +130,7 @@ void expect_end(gzFile f, const std::string& path, int64_t expected) {
 
 void check_magic(uint32_t found, uint32_t expected, const std::string& path, const char* kind) {
   if (found != expected) {
-    throw Error("IDX file " + quoted(path) + " has the wrong magic number: found " +
+    throw Error("IDX file " + in_quotes(path) + " has the wrong magic number: found " +
                     std::to_string(found) + ", expected " + std::to_string(expected) + " (" + kind +
                     ")",
                 "is this the right file? image files are *-images-idx3-ubyte[.gz], label files "
@@ -141,7 +140,7 @@ void check_magic(uint32_t found, uint32_t expected, const std::string& path, con
 
 void check_dim(int64_t value, int64_t max, const std::string& path, const char* name) {
   if (value < 1 || value > max) {
-    throw Error("IDX file " + quoted(path) + " declares an implausible " + name + " of " +
+    throw Error("IDX file " + in_quotes(path) + " declares an implausible " + name + " of " +
                     std::to_string(value) + " (allowed 1.." + std::to_string(max) + ")",
                 kCorruptHint);
   }
@@ -154,14 +153,14 @@ void write_file(const std::string& path, const std::vector<unsigned char>& heade
   // "T": zlib writes the bytes as they are, no gzip wrapper.
   GzHandle f(gzopen(tmp.c_str(), gzip ? "wb6" : "wbT"));
   if (!f) {
-    throw Error("cannot create " + quoted(tmp) + ": " + std::strerror(errno),
+    throw Error("cannot create " + in_quotes(tmp) + ": " + std::strerror(errno),
                 "check that the directory exists and is writable");
   }
   auto fail = [&](const std::string& what) {
     f.reset();
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw Error("cannot write IDX file " + quoted(path) + ": " + what, "check free disk space");
+    throw Error("cannot write IDX file " + in_quotes(path) + ": " + what, "check free disk space");
   };
   auto write_all = [&](const unsigned char* p, int64_t len) {
     while (len > 0) {
@@ -182,7 +181,7 @@ void write_file(const std::string& path, const std::vector<unsigned char>& heade
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);
-    throw Error("cannot rename " + quoted(tmp) + " to " + quoted(path) + ": " + ec.message());
+    throw Error("cannot rename " + in_quotes(tmp) + " to " + in_quotes(path) + ": " + ec.message());
   }
 }
 
@@ -204,7 +203,7 @@ torch::Tensor read_idx_images(const std::string& path) {
   check_dim(cols, kMaxSide, path, "column count");
   const int64_t payload = n * rows * cols;
   if (payload > kMaxPayloadBytes) {
-    throw Error("IDX file " + quoted(path) + " declares " + std::to_string(n) + " images of " +
+    throw Error("IDX file " + in_quotes(path) + " declares " + std::to_string(n) + " images of " +
                     std::to_string(rows) + "x" + std::to_string(cols) +
                     ", more than the reader's limit of " + std::to_string(kMaxPayloadBytes) +
                     " bytes",
@@ -236,7 +235,7 @@ void write_idx_images(const std::string& path, const torch::Tensor& images, bool
   if (!images.defined() || images.scalar_type() != torch::kByte ||
       !(images.dim() == 3 || (images.dim() == 4 && images.size(1) == 1))) {
     throw Error(
-        "write_idx_images(" + quoted(path) + "): images must be uint8 [N, 1, H, W] or [N, H, W]",
+        "write_idx_images(" + in_quotes(path) + "): images must be uint8 [N, 1, H, W] or [N, H, W]",
         "IDX holds one grey channel of uint8 pixels");
   }
   const torch::Tensor x = images.dim() == 4 ? images.squeeze(1) : images;
@@ -244,7 +243,7 @@ void write_idx_images(const std::string& path, const torch::Tensor& images, bool
   write_be32(header.data(), kIdxImagesMagic);
   for (int64_t d = 0; d < 3; ++d) {
     if (x.size(d) > std::numeric_limits<uint32_t>::max()) {
-      throw Error("write_idx_images(" + quoted(path) + "): dimension too large for IDX");
+      throw Error("write_idx_images(" + in_quotes(path) + "): dimension too large for IDX");
     }
     write_be32(header.data() + kMagicBytes + d * kDimBytes, static_cast<uint32_t>(x.size(d)));
   }
@@ -253,15 +252,15 @@ void write_idx_images(const std::string& path, const torch::Tensor& images, bool
 
 void write_idx_labels(const std::string& path, const torch::Tensor& labels, bool gzip) {
   if (!labels.defined() || labels.dim() != 1 || !c10::isIntegralType(labels.scalar_type(), false)) {
-    throw Error("write_idx_labels(" + quoted(path) + "): labels must be an integer tensor [N]");
+    throw Error("write_idx_labels(" + in_quotes(path) + "): labels must be an integer tensor [N]");
   }
   if (labels.numel() > 0 &&
       (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() > 255)) {
-    throw Error("write_idx_labels(" + quoted(path) + "): labels must lie in [0, 255]",
+    throw Error("write_idx_labels(" + in_quotes(path) + "): labels must lie in [0, 255]",
                 "IDX stores one byte per label");
   }
   if (labels.size(0) > std::numeric_limits<uint32_t>::max()) {
-    throw Error("write_idx_labels(" + quoted(path) + "): too many labels for IDX");
+    throw Error("write_idx_labels(" + in_quotes(path) + "): too many labels for IDX");
   }
   std::vector<unsigned char> header(kLabelsHeaderBytes);
   write_be32(header.data(), kIdxLabelsMagic);

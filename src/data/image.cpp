@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "was/error.h"
+#include "was/io/atomic_file.h"
 
 namespace was::data {
 namespace {
@@ -34,7 +35,6 @@ constexpr uint8_t kPngMagic[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
 constexpr size_t kPngMessageBytes = 256;
 const char* const kDamagedHint = "the file is damaged or truncated: re-create it, or remove it from the folder";
 
-std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 bool starts_with(const uint8_t* data, size_t size, const uint8_t* magic, size_t magic_size) {
   return size >= magic_size && std::memcmp(data, magic, magic_size) == 0;
@@ -209,28 +209,6 @@ std::string decode_png(const uint8_t* data, size_t size, detail::RgbImage& out, 
 
 // --- files ---------------------------------------------------------------------------
 
-/// Writes `size` bytes to `path` through `path + ".tmp"` and a rename.
-void write_atomic(const std::string& path, const void* data, size_t size, const char* what) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error(std::string("cannot write ") + what + " " + in_quotes(path),
-                  "check that the directory exists and is writable, and free disk space");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error("cannot rename " + in_quotes(tmp) + " to " + in_quotes(path) + ": " + ec.message());
-  }
-}
-
 /// uint8 [C, H, W] with C in `allowed` -> contiguous interleaved [H, W, C] on the CPU.
 torch::Tensor interleaved(const torch::Tensor& image, const std::string& fn, const std::string& path,
                           std::initializer_list<int64_t> allowed) {
@@ -335,7 +313,7 @@ void write_png(const std::string& path, const torch::Tensor& image) {
   if (!png_image_write_to_memory(&png, bytes.data(), &size, 0, hwc.data_ptr<uint8_t>(), stride, nullptr)) {
     throw Error("cannot encode PNG " + in_quotes(path) + ": " + png.message);
   }
-  write_atomic(path, bytes.data(), size, "PNG file");
+  write_file_atomically(path, bytes.data(), size, "PNG file");
 }
 
 void write_jpeg(const std::string& path, const torch::Tensor& image, int quality) {
@@ -349,7 +327,7 @@ void write_jpeg(const std::string& path, const torch::Tensor& image, int quality
                                         static_cast<int>(hwc.size(2)), quality, &buffer, &size);
   const std::unique_ptr<unsigned char, decltype(&std::free)> owned(buffer, &std::free);
   if (!error.empty()) throw Error("cannot encode JPEG " + in_quotes(path) + ": " + error);
-  write_atomic(path, buffer, size, "JPEG file");
+  write_file_atomically(path, buffer, size, "JPEG file");
 }
 
 torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t width) {

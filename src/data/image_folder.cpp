@@ -24,7 +24,6 @@ const char* const kLayoutHint =
     "for training, ROOT/train/<class>/... and ROOT/test/<class>/...";
 const char* const kResizeHint = "pass --image-size N (ImageFolderOptions::image_size) to resize every image to N x N";
 
-std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 bool is_hidden(const fs::path& p) {
   const std::string name = p.filename().string();

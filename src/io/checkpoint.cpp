@@ -9,7 +9,7 @@ namespace was {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kMetaKey = "was_meta";
+constexpr const char* kCheckpointMetaKey = "was_meta";
 
 std::string hint_for(const std::string& path) {
   return "check the path, or train again with `was train --out DIR` (checkpoint: " + path + ")";
@@ -32,7 +32,7 @@ torch::serialize::InputArchive open_archive(const std::string& path, torch::Devi
 
 RunState read_state(torch::serialize::InputArchive& archive, const std::string& path) {
   c10::IValue meta;
-  if (!archive.try_read(kMetaKey, meta) || !meta.isString())
+  if (!archive.try_read(kCheckpointMetaKey, meta) || !meta.isString())
     throw Error("'" + path + "' is a torch archive but not a was checkpoint (no run metadata)", hint_for(path));
   nlohmann::json j;
   try {
@@ -107,7 +107,7 @@ void save_checkpoint(const std::string& path, Network& network, const RunState& 
   meta["has_optimizer"] = optimizer != nullptr;
 
   torch::serialize::OutputArchive archive;
-  archive.write(kMetaKey, c10::IValue(meta.dump()));
+  archive.write(kCheckpointMetaKey, c10::IValue(meta.dump()));
   torch::serialize::OutputArchive model_archive;
   {
     // Save W, never a shadow tensor: the registered parameters are W.
@@ -143,7 +143,7 @@ Checkpoint load_checkpoint(const std::string& path, torch::Device device) {
   ckpt.path = path;
   ckpt.state = read_state(*archive, path);
   c10::IValue meta_value;
-  archive->read(kMetaKey, meta_value);
+  archive->read(kCheckpointMetaKey, meta_value);
   const auto meta = nlohmann::json::parse(meta_value.toStringRef());
 
   Policy policy = Policy::parse(ckpt.state.policy);

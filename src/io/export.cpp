@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kExportKind = "was-inference";
-constexpr const char* kMetaKey = "was_export_meta";
+constexpr const char* kExportMetaKey = "was_export_meta";
 
 void write_bytes_atomic(const std::string& path, const std::vector<char>& bytes) {
   const fs::path target(path);
@@ -81,7 +81,7 @@ void export_inference(const std::string& path, Network& network, const RunState&
     names.push_back(name);
   }
   meta["tensors"] = names;
-  archive.write(kMetaKey, c10::IValue(meta.dump()));
+  archive.write(kExportMetaKey, c10::IValue(meta.dump()));
   const std::string tmp = path + ".tmp";
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
@@ -122,7 +122,7 @@ InferenceModel load_inference(const std::string& path, torch::Device device, boo
     throw Error("inference file '" + path + "' is not readable (truncated or corrupt?)", hint(path));
   }
   c10::IValue meta_value;
-  if (!archive.try_read(kMetaKey, meta_value) || !meta_value.isString())
+  if (!archive.try_read(kExportMetaKey, meta_value) || !meta_value.isString())
     throw Error("'" + path + "' is not a was inference export", hint(path));
   nlohmann::json meta;
   try {

@@ -7,13 +7,13 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-was::CompactableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
+was::CompactableConv2d lite_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
   return was::CompactableConv2d(
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
 }
 
 // One row of B0's Table 1: expansion, depthwise kernel, output channels, blocks, stride.
-struct Stage {
+struct LiteStage {
   int64_t expand_ratio, kernel_size, channels, blocks, stride;
 };
 
@@ -26,12 +26,12 @@ MBConvImpl::MBConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel
   TORCH_CHECK(kernel_size % 2 == 1, "MBConv: the depthwise kernel must be odd, got ", kernel_size);
   const int64_t hidden = in_channels * expand_ratio;
   if (expand_ratio != 1) {
-    expand = register_module("expand", conv(in_channels, hidden, 1));
+    expand = register_module("expand", lite_conv(in_channels, hidden, 1));
     expand_bn = register_module("expand_bn", was::FoldableBatchNorm2d(hidden));
   }
-  depthwise = register_module("depthwise", conv(hidden, hidden, kernel_size, stride, /*groups=*/hidden));
+  depthwise = register_module("depthwise", lite_conv(hidden, hidden, kernel_size, stride, /*groups=*/hidden));
   depthwise_bn = register_module("depthwise_bn", was::FoldableBatchNorm2d(hidden));
-  project = register_module("project", conv(hidden, out_channels, 1));
+  project = register_module("project", lite_conv(hidden, out_channels, 1));
   project_bn = register_module("project_bn", was::FoldableBatchNorm2d(out_channels));
 }
 
@@ -44,7 +44,7 @@ torch::Tensor MBConvImpl::forward(torch::Tensor x) {
 
 EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientNetLiteOptions options) {
   // clang-format off
-  const std::vector<Stage> stages = {
+  const std::vector<LiteStage> stages = {
       // expand, kernel, channels, blocks, stride
       {1, 3, 16,  1, 1},
       {6, 3, 24,  2, options.stage2_stride()},
@@ -56,7 +56,7 @@ EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientN
   };
   // clang-format on
   // Lite: stem and head widths are fixed, not scaled with the width multiplier.
-  stem = register_module("stem", conv(config.in_channels, 32, 3, options.stem_stride()));
+  stem = register_module("stem", lite_conv(config.in_channels, 32, 3, options.stem_stride()));
   stem_bn = register_module("stem_bn", was::FoldableBatchNorm2d(32));
   blocks = torch::nn::Sequential();
   int64_t channels = 32;
@@ -68,7 +68,7 @@ EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientN
     }
   }
   register_module("blocks", blocks);
-  head = register_module("head", conv(channels, 1280, 1));
+  head = register_module("head", lite_conv(channels, 1280, 1));
   head_bn = register_module("head_bn", was::FoldableBatchNorm2d(1280));
   fc = register_module("fc", torch::nn::Linear(1280, config.num_classes));
 
