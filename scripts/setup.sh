@@ -17,6 +17,7 @@ WAS_PACKAGES=(
   libpng-dev              # image folders: PNG
   libgtest-dev            # tests
   libbenchmark-dev        # bench/
+  gnuplot-nox             # `was report` plots (SVG)
   dataset-fashion-mnist   # the demo's data
   python3-pil python3-numpy  # the CIFAR-10 test runs ../shared/datasets/cifar10-jpeg/to_cifar_bin.py
 )

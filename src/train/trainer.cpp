@@ -13,12 +13,12 @@
 #include "was/data/loader.h"
 #include "was/error.h"
 #include "was/eval/evaluate.h"
+#include "was/io/atomic_file.h"
 
 namespace was {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 // BN re-estimation and evaluation batches never need the training batch size.
 constexpr int64_t kEvalBatch = 256;
 // Keeps the re-estimation order apart from every training epoch's order.
@@ -62,17 +62,6 @@ class Progress {
 void append_line(const fs::path& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
   out << line << '\n';
-}
-
-// Writes a small file atomically.
-void write_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw Error("could not write '" + tmp.string() + "'", "check free space and permissions");
-  }
-  fs::rename(tmp, path);
 }
 
 }  // namespace
@@ -127,7 +116,7 @@ double Trainer::learning_rate_at(int64_t step) const {
   if (!options_.cosine) return options_.lr;
   const int64_t batches = (split_.train.size() + options_.batch_size - 1) / options_.batch_size;
   const int64_t total = options_.epochs * batches;
-  return options_.lr * 0.5 * (1.0 + std::cos(kPi * double(step) / double(std::max<int64_t>(total, 1))));
+  return options_.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(std::max<int64_t>(total, 1))));
 }
 
 void Trainer::save() {
@@ -215,12 +204,20 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
   return state_;
 }
 
+int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, const data::Dataset& train,
+                                            const data::Normalization& normalization, uint64_t run_seed,
+                                            int64_t bn_batches, torch::Device device) {
+  if (bn_batches <= 0 || network.batchnorm().num_layers() == 0) return 0;
+  data::BatchLoader source(train, normalization, kEvalBatch, true, run_seed ^ kBatchNormSeedSalt, false, device);
+  const int64_t n = std::min(bn_batches, source.batches_per_epoch());
+  network.reestimate_batchnorm(mode, n, [&](int64_t i) { return source.batch(0, i).images; });
+  return n;
+}
+
 void Trainer::finish() {
   torch::NoGradGuard no_grad;
   data::BatchLoader test(split_.test, split_.normalization, kEvalBatch, false, 0, false, device_);
-  data::BatchLoader bn_source(split_.train, split_.normalization, kEvalBatch, true, state_.seed ^ kBatchNormSeedSalt,
-                              false, device_);
-  const int64_t bn_batches = std::min(options_.bn_batches, bn_source.batches_per_epoch());
+  const int64_t bn_batches = std::min(options_.bn_batches, (split_.train.size() + kEvalBatch - 1) / kEvalBatch);
   auto& bank = network_.batchnorm();
   bank.store(kTrainingBatchNorm);
 
@@ -232,7 +229,8 @@ void Trainer::finish() {
     nlohmann::json r;
     r["top1_training_bn"] = with_training_bn.top1();
     if (bn_batches > 0 && bank.num_layers() > 0) {
-      network_.reestimate_batchnorm(mode, bn_batches, [&](int64_t i) { return bn_source.batch(0, i).images; });
+      reestimate_batchnorm_after_training(network_, mode, split_.train, split_.normalization, state_.seed, bn_batches,
+                                          device_);
       const auto with_mode_bn = evaluate(network_, test, mode, true);
       r["top1"] = with_mode_bn.top1();
       r["loss"] = with_mode_bn.loss;
@@ -254,7 +252,7 @@ void Trainer::finish() {
   state_.results = results;
   state_.finished = true;
   network_.set_mode(Mode::aom());
-  if (!options_.out_dir.empty()) write_atomic(fs::path(options_.out_dir) / "results.json", results.dump(2) + "\n");
+  if (!options_.out_dir.empty()) write_file_atomically(fs::path(options_.out_dir) / "results.json", results.dump(2) + "\n");
 }
 
 }  // namespace was

@@ -1,154 +1,101 @@
-// `was eval`: top-1, MACs and sparsity of AOM and DOM, side by side.
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
+// `was eval`: top-1, MACs and sparsity of AOM and DOM side by side; DOM
+// profiles and ensembles; top-1 drops under test-time augmentations.
+#include <algorithm>
 #include <iostream>
 
 #include "common.h"
-#include "modes.h"
-#include "was/data/loader.h"
+#include "evaluation.h"
 #include "was/error.h"
-#include "was/eval/evaluate.h"
-#include "was/io/checkpoint.h"
+#include "was/io/atomic_file.h"
 
 namespace was::cli {
-namespace fs = std::filesystem;
 namespace {
 
 struct EvalArgs {
   std::vector<std::string> checkpoints;
-  std::string mode = "both";
+  EvalSpec spec;
   int64_t dom_seed = -1;
-  std::string data_dir;
-  std::string json_out;
-  int64_t batch_size = 256;
-  int64_t bn_batches = 50;
-  int64_t test_subset = 0;
+  std::vector<std::string> rotate, translate, crop, sweeps;
+  std::string data_dir, json_out, csv_out;
   RuntimeOptions runtime;
 };
 
-struct Row {
-  std::string run, mode;
-  double top1 = 0, top1_training_bn = 0;
-  int64_t macs = 0, aom_macs = 0;
-  double sparsity_transformed = 0, sparsity_conv = 0;
-  std::string batchnorm;
-};
-
-std::vector<Row> evaluate_checkpoint(const std::string& arg, const EvalArgs& a, torch::Device device) {
-  const std::string path = resolve_checkpoint(arg);
-  auto ckpt = load_checkpoint(path, device);
-  auto& net = *ckpt.network;
-  const auto split = data::load_dataset(ckpt.state.dataset, a.data_dir, dataset_options_of(ckpt.state));
-  if (split.test.channels() != ckpt.state.model.in_channels || split.test.num_classes != ckpt.state.model.num_classes)
-    throw Error("checkpoint '" + path + "' does not fit the images in the data directory");
-  const auto test_set = a.test_subset > 0 ? split.test.head(a.test_subset) : split.test;
-  data::BatchLoader test(test_set, ckpt.state.normalization, a.batch_size, false, 0, false, device);
-
-  std::vector<Mode> modes;
-  if (a.mode == "aom" || a.mode == "both") modes.push_back(Mode::aom());
-  if ((a.mode == "dom" || a.mode == "both")) {
-    if (!net.shadow().enabled() && a.mode == "dom")
-      throw Error("'" + path + "' was trained without WAS (policy none): it has no DOM", "evaluate it with --mode aom");
-    if (net.shadow().enabled()) modes.push_back(Mode::dom(a.dom_seed >= 0 ? a.dom_seed : ckpt.state.dom_seed));
+void run_eval(EvalArgs& a) {
+  // Everything is validated before the first checkpoint is read.
+  auto& spec = a.spec;
+  if (a.dom_seed >= 0) {
+    if (!spec.dom_seeds.empty()) throw Error("--dom-seed and --dom-seeds cannot be combined", "list every seed in --dom-seeds");
+    spec.dom_seeds = {a.dom_seed};
   }
-  const int64_t aom_macs = net.macs(Mode::aom()).total();
-  std::vector<Row> rows;
-  for (const auto& mode : modes) {
-    Row row;
-    row.run = arg;
-    row.mode = mode.is_dom() ? "DOM:" + std::to_string(mode.dom_seed) : "AOM";
-    row.batchnorm = ensure_mode_batchnorm(ckpt, mode, a.data_dir, a.bn_batches, a.batch_size, device);
-    row.top1 = evaluate(net, test, mode, true).top1();
-    row.top1_training_bn = evaluate(net, test, mode, false).top1();
-    row.macs = net.macs(mode).total();
-    row.aom_macs = aom_macs;
-    const auto sp = net.sparsity(mode);
-    row.sparsity_transformed = sp.transformed_rate();
-    row.sparsity_conv = sp.conv_rate();
-    rows.push_back(row);
-  }
-  return rows;
-}
-
-void print_table(const std::vector<Row>& rows) {
-  size_t width = 3;
-  for (const auto& r : rows) width = std::max(width, r.run.size());
-  std::printf("%-*s  %-7s  %7s  %14s  %10s  %8s  %13s  %10s\n", int(width), "run", "mode", "top-1", "top-1 train-BN",
-              "MACs (M)", "vs AOM", "sparsity WAS", "sparsity all");
-  for (const auto& r : rows)
-    std::printf("%-*s  %-7s  %6.2f%%  %13.2f%%  %10.3f  %7.1f%%  %12.1f%%  %9.1f%%\n", int(width), r.run.c_str(),
-                r.mode.c_str(), r.top1, r.top1_training_bn, double(r.macs) / 1e6,
-                100.0 * double(r.macs) / double(std::max<int64_t>(r.aom_macs, 1)), 100.0 * r.sparsity_transformed,
-                100.0 * r.sparsity_conv);
-}
-
-void run_eval(const EvalArgs& a) {
-  const torch::Device device = a.runtime.apply();
-  if (a.batch_size < 1) throw Error("--batch-size must be at least 1");
-  if (a.bn_batches < 0) throw Error("--bn-batches must not be negative");
-  std::vector<Row> rows;
-  for (const auto& c : a.checkpoints) {
-    auto r = evaluate_checkpoint(c, a, device);
-    rows.insert(rows.end(), r.begin(), r.end());
-  }
-  print_table(rows);
-  if (!a.json_out.empty()) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& r : rows)
-      j.push_back({{"run", r.run},
-                   {"mode", r.mode},
-                   {"top1", r.top1},
-                   {"top1_training_bn", r.top1_training_bn},
-                   {"batchnorm", r.batchnorm},
-                   {"macs", r.macs},
-                   {"flops", 2 * r.macs},
-                   {"aom_macs", r.aom_macs},
-                   {"sparsity_transformed", r.sparsity_transformed},
-                   {"sparsity_conv", r.sparsity_conv}});
-    const std::string tmp = a.json_out + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << j.dump(2) << "\n";
-      if (!out) throw Error("could not write '" + a.json_out + "'");
+  for (const auto& r : a.rotate) spec.augmentations.push_back(data::TestAugmentation::parse("rotate", r));
+  for (const auto& t : a.translate) spec.augmentations.push_back(data::TestAugmentation::parse("translate", t));
+  for (const auto& c : a.crop) spec.augmentations.push_back(data::TestAugmentation::parse("crop", c));
+  using K = data::TestAugmentation::Kind;
+  for (const auto& s : a.sweeps)
+    for (K kind : {K::kRotate, K::kTranslate, K::kCrop}) {
+      data::TestAugmentation probe;
+      probe.kind = kind;
+      if (s == "all" || s == probe.kind_name())
+        for (const auto& aug : data::paper_sweep(kind)) spec.augmentations.push_back(aug);
     }
-    fs::rename(tmp, a.json_out);
+  // A sweep and a listed point may name the same augmentation: evaluate it once.
+  std::vector<data::TestAugmentation> unique;
+  for (const auto& aug : spec.augmentations)
+    if (std::none_of(unique.begin(), unique.end(), [&](const auto& u) { return u.to_string() == aug.to_string(); }))
+      unique.push_back(aug);
+  spec.augmentations = unique;
+  spec.validate();
+  const torch::Device device = a.runtime.apply();
+
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& c : a.checkpoints) {
+    auto ckpt = load_checkpoint(resolve_checkpoint(c), device);
+    runs.push_back(evaluate_run(ckpt, spec, a.data_dir, device, c));
   }
+  print_evaluations(runs);
+  if (!a.json_out.empty()) write_file_atomically(a.json_out, runs.dump(2) + "\n", "JSON file");
+  if (!a.csv_out.empty()) write_evaluations_csv(runs, a.csv_out);
 }
 
 }  // namespace
 
-std::string ensure_mode_batchnorm(Checkpoint& ckpt, const Mode& mode, const std::string& data_dir, int64_t bn_batches,
-                                  int64_t batch_size, torch::Device device) {
-  constexpr uint64_t kBatchNormSeedSalt = 0x5eed;
-  auto& net = *ckpt.network;
-  if (net.batchnorm().has(mode.key())) return "per-mode";
-  if (bn_batches <= 0 || net.batchnorm().num_layers() == 0) return "training";
-  // A DOM seed never used before: estimate its statistics now.
-  const auto split = data::load_dataset(ckpt.state.dataset, data_dir, dataset_options_of(ckpt.state));
-  data::BatchLoader source(split.train, ckpt.state.normalization, batch_size, true,
-                           ckpt.state.seed ^ kBatchNormSeedSalt, false, device);
-  const int64_t n = std::min(bn_batches, source.batches_per_epoch());
-  net.reestimate_batchnorm(mode, n, [&](int64_t i) { return source.batch(0, i).images; });
-  return "per-mode (estimated now)";
-}
-
 void add_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
-  auto* cmd = app.add_subcommand("eval", "evaluate checkpoints in AOM and DOM: top-1, MACs, sparsity");
+  auto* cmd = app.add_subcommand(
+      "eval", "evaluate checkpoints in AOM and DOM: top-1, MACs, sparsity, DOM profiles and ensembles, robustness");
   cmd->add_option("checkpoints", args->checkpoints, "checkpoint files or run directories")->required();
-  cmd->add_option("--mode", args->mode, "aom, dom or both")
+  cmd->add_option("--mode", args->spec.mode, "aom, dom or both")
       ->check(CLI::IsMember({"aom", "dom", "both"}))
       ->capture_default_str();
   cmd->add_option("--dom-seed", args->dom_seed, "DOM seed (default: the one stored with the run)");
+  cmd->add_option("--dom-seeds", args->spec.dom_seeds,
+                  "several DOM seeds, e.g. 0,1,2,3,4: a DOM profile (mean and spread of top-1, MACs, sparsity)")
+      ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--ensemble", args->spec.ensemble,
+                  "also evaluate a DOM ensemble averaging the softmax of N draws (seeds d, d+1, ...); its MACs are "
+                  "the sum of the members'")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--rotate", args->rotate, "test-time rotation amin:amax degrees (repeatable: a sweep)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--translate", args->translate, "test-time translation fx:fy, fractions of the image (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--crop", args->crop, "test-time crop of area smin:smax, resized back (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--sweep", args->sweeps, "the paper's sweeps (Tables 3-5): rotate, translate, crop or all")
+      ->check(CLI::IsMember({"rotate", "translate", "crop", "all"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--augment-seed", args->spec.augment_seed, "seed of the test-time augmentation draws")
+      ->capture_default_str();
   cmd->add_option("--data-dir", args->data_dir, "dataset directory (default: the dataset's standard place)");
-  cmd->add_option("--batch-size", args->batch_size, "evaluation batch size")->capture_default_str();
-  cmd->add_option("--bn-batches", args->bn_batches,
+  cmd->add_option("--batch-size", args->spec.batch_size, "evaluation batch size")->capture_default_str();
+  cmd->add_option("--bn-batches", args->spec.bn_batches,
                   "training batches to estimate BatchNorm statistics for a DOM seed that has none stored")
       ->capture_default_str();
-  cmd->add_option("--test-subset", args->test_subset, "evaluate on the first N test images only (0: all)")
+  cmd->add_option("--test-subset", args->spec.test_subset, "evaluate on the first N test images only (0: all)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--json", args->json_out, "also write the rows as JSON to this file");
+  cmd->add_option("--json", args->json_out, "also write the results as JSON to this file");
+  cmd->add_option("--csv", args->csv_out, "also write one CSV row per run, mode and augmentation to this file");
   args->runtime.add_to(*cmd);
   cmd->callback([args] { run_eval(*args); });
 }

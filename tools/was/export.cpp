@@ -28,7 +28,7 @@ void run_export(const ExportArgs& a) {
   auto ckpt = load_checkpoint(resolve_checkpoint(a.checkpoint), device);
   Mode mode = Mode::parse(a.mode);
   if (mode.is_dom()) mode.dom_seed = a.dom_seed >= 0 ? a.dom_seed : ckpt.state.dom_seed;
-  const std::string bn = ensure_mode_batchnorm(ckpt, mode, a.data_dir, a.bn_batches, 256, device);
+  const std::string bn = ensure_mode_batchnorm(ckpt, mode, a.data_dir, a.bn_batches, device);
   if (a.format == "pytorch") {
     write_pytorch_state_dict(a.out, *ckpt.network, mode);
     std::cerr << "wrote " << a.out << ": plain weights W and the BatchNorm statistics of " << mode.key()

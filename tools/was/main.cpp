@@ -10,6 +10,9 @@
 namespace was::cli {
 void add_export_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
+void add_experiment_command(CLI::App& app);
+void add_check_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 }  // namespace was::cli
 
 int main(int argc, char** argv) {
@@ -33,6 +36,9 @@ int main(int argc, char** argv) {
   was::cli::add_info_command(app);
   was::cli::add_export_command(app);
   was::cli::add_predict_command(app);
+  was::cli::add_experiment_command(app);
+  was::cli::add_report_command(app);
+  was::cli::add_check_command(app);
 
   try {
     app.parse(argc, argv);

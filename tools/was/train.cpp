@@ -2,7 +2,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "common.h"
+#include "train.h"
 #include "was/data/loader.h"
 #include "was/error.h"
 #include "was/models/classifier.h"
@@ -13,23 +13,6 @@ namespace was::cli {
 namespace fs = std::filesystem;
 namespace {
 
-struct TrainArgs {
-  std::string model = "small_cnn";
-  std::string dataset = "fashion-mnist";
-  std::string data_dir;
-  std::string policy = "none";
-  std::string granularity;
-  std::string out;
-  std::string resume;
-  uint64_t seed = 0;
-  int64_t dom_seed = 0;
-  int64_t image_size = 0;
-  bool coarse_labels = false;
-  bool augment = false, no_augment = false;
-  bool no_progress = false;
-  TrainOptions options;
-  RuntimeOptions runtime;
-};
 
 std::string default_out(const TrainArgs& a) {
   std::string tag = a.policy;
@@ -52,7 +35,9 @@ void print_results(const RunState& state, const std::string& out_dir) {
   }
 }
 
-void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
+}  // namespace
+
+RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
   const torch::Device device = a.runtime.apply();
   a.options.progress = !a.no_progress;
 
@@ -88,7 +73,7 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
     if (state.finished) {
       std::cerr << "run in " << a.out << " is already finished (" << state.epoch
                 << " epochs); pass a larger --epochs to continue it\n";
-      return;
+      return state;
     }
   } else {
     // Validate everything before anything is written.
@@ -144,11 +129,12 @@ void run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
             << " images, augmentation " << (augment ? data::Augmentation::standard().to_string() : "none")
             << "), policy " << state.policy << ", " << torch::get_num_threads() << " threads, out "
             << a.out << "\n";
-  const auto final_state = trainer.run([](const nlohmann::json& metrics) { std::cout << metrics.dump() << std::endl; });
+  const auto final_state = trainer.run([&a](const nlohmann::json& metrics) {
+    if (a.print_epochs) std::cout << metrics.dump() << std::endl;
+  });
   if (final_state.finished) print_results(final_state, a.out);
+  return final_state;
 }
-
-}  // namespace
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();

@@ -40,6 +40,14 @@ struct TrainOptions {
   static TrainOptions from_json(const nlohmann::json& j);
 };
 
+/// Re-estimates the BatchNorm statistics of `mode` as the end of training
+/// does (and as `was eval` and `was check` redo it): from the first
+/// `bn_batches` batches of 256 images of `train`, in an order fixed by
+/// `run_seed`. Returns the number of batches used (0: nothing to do).
+int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, const data::Dataset& train,
+                                            const data::Normalization& normalization, uint64_t run_seed,
+                                            int64_t bn_batches, torch::Device device = torch::kCPU);
+
 /// What each epoch reports (one JSON line).
 using EpochCallback = std::function<void(const nlohmann::json&)>;
 

@@ -1,0 +1,209 @@
+// `was experiment`, `was report` and `was check` through the real tool:
+// grids run end to end and resume after a kill without redoing finished
+// cells; bad experiment files fail before any training; `check` catches a
+// tampered checkpoint.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli_fixture.h"
+#include "was/io/checkpoint.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using was::testing::CliTest;
+using Json = nlohmann::json;
+
+struct ExperimentTest : CliTest {
+  fs::path write_config(const std::string& name, const Json& config) {
+    const auto path = dir / name;
+    std::ofstream(path) << config.dump(2);
+    return path;
+  }
+
+  static Json tiny_grid(int64_t epochs) {
+    return {{"name", "tiny"},
+            {"models", {"small_cnn"}},
+            {"policies", {"none", {{"label", "CT"}, {"policy", "CT"}}}},
+            {"datasets", {"synthetic"}},
+            {"seeds", {0}},
+            {"train", {{"epochs", epochs}, {"batch_size", 64}, {"bn_batches", 2}, {"checkpoint_every", 1}}},
+            {"eval", {{"dom_seeds", {0, 1}}, {"ensemble", 2}, {"robustness", {"rotate=0:45", "crop=0.5:0.7"}}}}};
+  }
+
+  static Json read(const fs::path& p) { return Json::parse(slurp(p)); }
+
+  /// The numbers of a cell's evaluation that must not depend on interruptions.
+  static Json outcome(const fs::path& eval_json) {
+    const Json e = read(eval_json);
+    Json out = Json::array();
+    for (const auto& m : e["modes"]) {
+      Json robust = Json::array();
+      for (const auto& a : m["robustness"]) robust.push_back(a["top1"]);
+      out.push_back({m["mode"], m["top1"], m["loss"], m["macs"], robust});
+    }
+    out.push_back(e["ensemble"]["top1"]);
+    return out;
+  }
+};
+
+TEST_F(ExperimentTest, TinyGridRunsReportsAndSkipsFinishedCells) {
+  const auto config = write_config("grid.json", tiny_grid(1));
+  const auto out = dir / "grid";
+  const auto r = run("experiment " + config.string() + " --out " + out.string() + " --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* cell : {"synthetic-small_cnn-baseline-s0", "synthetic-small_cnn-CT-s0"})
+    ASSERT_TRUE(fs::exists(out / "cells" / cell / "eval.json")) << cell;
+  const Json ct = read(out / "cells" / "synthetic-small_cnn-CT-s0" / "eval.json");
+  ASSERT_EQ(ct["modes"].size(), 3u);  // AOM, DOM:0, DOM:1
+  EXPECT_EQ(ct["modes"][0]["robustness"].size(), 2u);
+  EXPECT_TRUE(ct.contains("dom_profile"));
+  EXPECT_EQ(ct["ensemble"]["seeds"].size(), 2u);
+  EXPECT_EQ(read(out / "summary.json").size(), 2u);
+
+  // A second run finds everything done and recomputes nothing.
+  const auto before = fs::last_write_time(out / "cells" / "synthetic-small_cnn-CT-s0" / "eval.json");
+  const auto again = run("experiment " + config.string() + " --out " + out.string() + " --threads 1");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.err.find("[2/2] synthetic-small_cnn-CT-s0: already done"), std::string::npos) << again.err;
+  EXPECT_EQ(fs::last_write_time(out / "cells" / "synthetic-small_cnn-CT-s0" / "eval.json"), before);
+
+  // The report: the paper's tables from the cells.
+  const auto rep = run("report " + out.string());
+  ASSERT_EQ(rep.code, 0) << rep.err;
+  const auto md = slurp(out / "report" / "report.md");
+  EXPECT_NE(md.find("| synthetic | small_cnn |"), std::string::npos) << md;
+  EXPECT_NE(md.find("CT AOM"), std::string::npos) << md;
+  EXPECT_NE(md.find("rotate=0:45"), std::string::npos) << md;
+  EXPECT_NE(md.find("DOM ensembles"), std::string::npos) << md;
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    for (const char* plot : {"curves-small_cnn.svg", "macs-small_cnn.svg", "robustness-small_cnn-rotate.svg",
+                             "kernels-small_cnn.svg"}) {
+      EXPECT_TRUE(fs::exists(out / "report" / plot)) << plot;
+      EXPECT_NE(md.find(plot), std::string::npos) << plot;
+    }
+    EXPECT_NE(slurp(out / "report" / "curves-small_cnn.svg").find("epoch"), std::string::npos);
+  }
+}
+
+TEST_F(ExperimentTest, KilledMidCellResumesToTheSameResults) {
+  const auto config = write_config("grid.json", tiny_grid(12));
+  // The reference: one uninterrupted run.
+  const auto reference = dir / "reference";
+  ASSERT_EQ(run("experiment " + config.string() + " --out " + reference.string() + " --threads 1").code, 0);
+
+  // The same grid, killed while its second cell trains.
+  const auto out = dir / "killed";
+  const auto pid_file = dir / "pid";
+  const std::string cmd = std::string(WAS_CLI_PATH) + " experiment " + config.string() + " --out " + out.string() +
+                          " --threads 1 >/dev/null 2>&1 & echo $! > " + pid_file.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const auto second = out / "cells" / "synthetic-small_cnn-CT-s0";
+  const auto first_eval = out / "cells" / "synthetic-small_cnn-baseline-s0" / "eval.json";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(second / "last.pt") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const pid_t pid = std::stoi(slurp(pid_file));
+  ::kill(pid, SIGKILL);
+  ASSERT_TRUE(fs::exists(second / "last.pt"));
+  ASSERT_TRUE(fs::exists(first_eval));
+  ASSERT_FALSE(fs::exists(second / "results.json")) << "the kill came after the cell finished";
+  const auto first_time = fs::last_write_time(first_eval);
+
+  const auto r = run("experiment " + config.string() + " --out " + out.string() + " --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("baseline-s0: already done"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("CT-s0: resuming training"), std::string::npos) << r.err;
+  EXPECT_EQ(fs::last_write_time(first_eval), first_time);
+  EXPECT_EQ(outcome(second / "eval.json"), outcome(reference / "cells" / "synthetic-small_cnn-CT-s0" / "eval.json"));
+}
+
+TEST_F(ExperimentTest, BadExperimentFilesFailBeforeTraining) {
+  const auto out = dir / "grid";
+  const auto expect_refused = [&](Json config, const std::string& needle) {
+    const auto path = write_config("bad.json", config);
+    expect_clean_failure(run("experiment " + path.string() + " --out " + out.string()), needle);
+    EXPECT_FALSE(fs::exists(out / "cells")) << needle;
+  };
+  Json c = tiny_grid(1);
+  c["epochz"] = 3;
+  expect_refused(c, "unknown key 'epochz'");
+  c = tiny_grid(1);
+  c["train"]["epochz"] = 3;
+  expect_refused(c, "unknown key 'epochz'");
+  c = tiny_grid(1);
+  c["models"] = {"small_cnn", "resnet99"};
+  expect_refused(c, "unknown model 'resnet99'");
+  c = tiny_grid(1);
+  c["policies"] = {"none", "crop=2:3"};
+  expect_refused(c, "crop");
+  c = tiny_grid(1);
+  c["datasets"] = {"mnist"};
+  expect_refused(c, "unknown dataset 'mnist'");
+  c = tiny_grid(1);
+  c["seeds"] = Json::array();
+  expect_refused(c, "\"seeds\" lists nothing");
+  c = tiny_grid(1);
+  c["eval"]["robustness"] = {"rotate=90:0"};
+  expect_refused(c, "rotate=90:0");
+  c = tiny_grid(1);
+  c["train"]["epochs"] = 0;
+  expect_refused(c, "epochs must be at least 1");
+}
+
+TEST_F(ExperimentTest, OutputThatIsAFileAndUnknownBudgetsAreRefused) {
+  const auto config = write_config("grid.json", tiny_grid(1));
+  std::ofstream(dir / "file") << "x";
+  expect_clean_failure(run("experiment " + config.string() + " --out " + (dir / "file").string()), "not a directory");
+  expect_clean_failure(run("experiment " + config.string() + " --out " + (dir / "g").string() + " --budget cpu"),
+                       "no budget 'cpu'");
+  expect_clean_failure(run("experiment " + config.string() + " --out " + (dir / "g").string() + " --budget 1.5"),
+                       "(0, 1]");
+  expect_clean_failure(run("experiment " + (dir / "missing.json").string()), "missing.json");
+  std::ofstream(dir / "broken.json") << "{\"models\": [";
+  expect_clean_failure(run("experiment " + (dir / "broken.json").string()), "not valid JSON");
+  EXPECT_FALSE(fs::exists(dir / "g"));
+}
+
+TEST_F(ExperimentTest, CheckPassesAndCatchesTampering) {
+  ASSERT_EQ(run(synthetic_train("run", "--was crop=0.4:0.6 --bn-batches 2")).code, 0);
+  const auto ok = run("check " + (dir / "run").string() + " --threads 1");
+  ASSERT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("verdict: consistent"), std::string::npos) << ok.out;
+  EXPECT_EQ(ok.out.find("FAIL"), std::string::npos) << ok.out;
+
+  const auto tampered = [&](const std::string& name, const std::function<void(was::Checkpoint&)>& edit) {
+    auto ckpt = was::load_checkpoint((dir / "run" / "last.pt").string());
+    edit(ckpt);
+    fs::create_directories(dir / name);
+    was::save_checkpoint((dir / name / "last.pt").string(), *ckpt.network, ckpt.state);
+    return run("check " + (dir / name).string() + " --threads 1");
+  };
+  const auto bn = tampered("bn", [](was::Checkpoint& c) {
+    auto& entry = c.network->batchnorm().mutable_entry("dom:0");
+    entry[0][0] = entry[0][0] + 0.5;  // the first layer's running mean
+  });
+  EXPECT_EQ(bn.code, 1) << bn.out;
+  EXPECT_NE(bn.out.find("FAIL  DOM BatchNorm statistics"), std::string::npos) << bn.out;
+  EXPECT_NE(bn.err.find("check failed"), std::string::npos) << bn.err;
+
+  const auto macs = tampered("macs", [](was::Checkpoint& c) {
+    c.state.results["dom"]["macs"] = c.state.results["dom"]["macs"].get<int64_t>() + 1000;
+  });
+  EXPECT_EQ(macs.code, 1) << macs.out;
+  EXPECT_NE(macs.out.find("FAIL  DOM (seed 0) MACs"), std::string::npos) << macs.out;
+
+  const auto missing = tampered("nobn", [](was::Checkpoint& c) {
+    auto& aom = c.network->batchnorm().mutable_entry("aom");
+    aom = c.network->batchnorm().entry("dom:0");  // AOM silently serving DOM's statistics
+  });
+  EXPECT_EQ(missing.code, 1) << missing.out;
+  EXPECT_NE(missing.out.find("FAIL  AOM BatchNorm statistics"), std::string::npos) << missing.out;
+}
+
+}  // namespace

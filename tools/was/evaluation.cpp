@@ -1,0 +1,291 @@
+#include "evaluation.h"
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+#include "modes.h"
+#include "common.h"
+#include "was/data/loader.h"
+#include "was/error.h"
+#include "was/eval/evaluate.h"
+#include "was/io/atomic_file.h"
+#include "was/train/trainer.h"
+
+namespace was::cli {
+namespace {
+
+nlohmann::json mode_row(Network& net, const Mode& mode, const data::BatchLoader& test, const std::string& batchnorm,
+                        int64_t aom_macs) {
+  const auto with_mode_bn = evaluate(net, test, mode, true);
+  const auto with_training_bn = evaluate(net, test, mode, false);
+  const int64_t macs = net.macs(mode).total();
+  const auto sparsity = net.sparsity(mode);
+  return {{"mode", mode.is_dom() ? "DOM:" + std::to_string(mode.dom_seed) : "AOM"},
+          {"key", mode.key()},
+          {"top1", with_mode_bn.top1()},
+          {"top1_training_bn", with_training_bn.top1()},
+          {"loss", with_mode_bn.loss},
+          {"batchnorm", batchnorm},
+          {"macs", macs},
+          {"flops", 2 * macs},
+          {"aom_macs", aom_macs},
+          {"sparsity_transformed", sparsity.transformed_rate()},
+          {"sparsity_conv", sparsity.conv_rate()},
+          {"robustness", nlohmann::json::array()}};
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / double(v.size());
+}
+
+double std_of(const std::vector<double>& v) {  // sample standard deviation
+  if (v.size() < 2) return 0.0;
+  const double m = mean_of(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / double(v.size() - 1));
+}
+
+}  // namespace
+
+void EvalSpec::validate() const {
+  if (mode != "aom" && mode != "dom" && mode != "both") throw Error("--mode must be aom, dom or both, not '" + mode + "'");
+  if (batch_size < 1) throw Error("--batch-size must be at least 1");
+  if (bn_batches < 0) throw Error("--bn-batches must not be negative");
+  if (test_subset < 0) throw Error("--test-subset must not be negative");
+  if (ensemble < 0) throw Error("--ensemble must not be negative");
+  for (int64_t s : dom_seeds)
+    if (s < 0) throw Error("DOM seeds must be non-negative integers, got " + std::to_string(s));
+  if (std::set<int64_t>(dom_seeds.begin(), dom_seeds.end()).size() != dom_seeds.size())
+    throw Error("a DOM seed is listed twice", "list each seed once");
+}
+
+nlohmann::json EvalSpec::to_json() const {
+  nlohmann::json augs = nlohmann::json::array();
+  for (const auto& a : augmentations) augs.push_back(a.to_string());
+  return {{"mode", mode},           {"dom_seeds", dom_seeds},   {"ensemble", ensemble},
+          {"robustness", augs},     {"augment_seed", augment_seed}, {"batch_size", batch_size},
+          {"bn_batches", bn_batches}, {"test_subset", test_subset}};
+}
+
+EvalSpec EvalSpec::from_json(const nlohmann::json& j) {
+  if (!j.is_object()) throw Error("the evaluation settings must be a JSON object");
+  EvalSpec s;
+  for (const auto& [key, value] : j.items()) {
+    try {
+      if (key == "mode") s.mode = value.get<std::string>();
+      else if (key == "dom_seeds") s.dom_seeds = value.get<std::vector<int64_t>>();
+      else if (key == "ensemble") s.ensemble = value.get<int64_t>();
+      else if (key == "robustness")
+        for (const auto& a : value) s.augmentations.push_back(data::TestAugmentation::parse(a.get<std::string>()));
+      else if (key == "augment_seed") s.augment_seed = value.get<uint64_t>();
+      else if (key == "batch_size") s.batch_size = value.get<int64_t>();
+      else if (key == "bn_batches") s.bn_batches = value.get<int64_t>();
+      else if (key == "test_subset") s.test_subset = value.get<int64_t>();
+      else
+        throw Error("unknown evaluation setting '" + key + "'",
+                    "use mode, dom_seeds, ensemble, robustness, augment_seed, batch_size, bn_batches, test_subset");
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("evaluation setting '" + key + "' has the wrong type (" + std::string(e.what()) + ")");
+    }
+  }
+  s.validate();
+  return s;
+}
+
+nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::string& data_dir, torch::Device device,
+                            const std::string& label) {
+  spec.validate();
+  auto& net = *ckpt.network;
+  const auto& state = ckpt.state;
+  const auto split = data::load_dataset(state.dataset, data_dir, dataset_options_of(state));
+  if (split.test.channels() != state.model.in_channels || split.test.num_classes != state.model.num_classes)
+    throw Error("checkpoint '" + ckpt.path + "' does not fit the images in the data directory");
+  const auto test_set = spec.test_subset > 0 ? split.test.head(spec.test_subset) : split.test;
+  data::Dataset train_set = split.train;
+  const int64_t train_subset = state.train_options.value("train_subset", int64_t{0});
+  if (train_subset > 0) train_set = train_set.head(train_subset);
+  data::BatchLoader test(test_set, state.normalization, spec.batch_size, false, 0, false, device);
+
+  const bool has_dom = net.shadow().enabled();
+  if (!has_dom && spec.mode == "dom")
+    throw Error("'" + ckpt.path + "' was trained without WAS (policy none): it has no DOM", "evaluate it with --mode aom");
+  std::vector<int64_t> dom_seeds = spec.dom_seeds;
+  if (dom_seeds.empty()) dom_seeds.push_back(state.dom_seed);
+
+  std::vector<Mode> modes;
+  if (spec.mode != "dom") modes.push_back(Mode::aom());
+  if (spec.mode != "aom" && has_dom)
+    for (int64_t s : dom_seeds) modes.push_back(Mode::dom(s));
+
+  const int64_t aom_macs = net.macs(Mode::aom()).total();
+  nlohmann::json out = {{"run", label},
+                        {"checkpoint", ckpt.path},
+                        {"model", state.model.name},
+                        {"policy", state.policy},
+                        {"dataset", state.dataset},
+                        {"seed", state.seed},
+                        {"test_images", test_set.size()},
+                        {"spec", spec.to_json()},
+                        {"modes", nlohmann::json::array()}};
+  const auto ensure = [&](const Mode& mode) {
+    return ensure_mode_batchnorm(ckpt, mode, train_set, spec.bn_batches, device);
+  };
+  for (const auto& mode : modes) out["modes"].push_back(mode_row(net, mode, test, ensure(mode), aom_macs));
+
+  // Robustness: AOM and the first DOM seed, each augmented set drawn once.
+  if (!spec.augmentations.empty()) {
+    for (const auto& aug : spec.augmentations) {
+      const auto augmented = data::augment_dataset(test_set, aug, spec.augment_seed);
+      data::BatchLoader loader(augmented, state.normalization, spec.batch_size, false, 0, false, device);
+      for (auto& row : out["modes"]) {
+        const Mode mode = Mode::parse(row["key"].get<std::string>());
+        if (mode.is_dom() && mode.dom_seed != dom_seeds.front()) continue;
+        const double top1 = evaluate(net, loader, mode, true).top1();
+        const auto drop = drop_rate(row["top1"].get<double>(), top1);
+        row["robustness"].push_back({{"augmentation", aug.to_string()},
+                                     {"kind", aug.kind_name()},
+                                     {"strength", aug.strength()},
+                                     {"top1", top1},
+                                     {"drop_relative", drop.relative},
+                                     {"drop_absolute", drop.absolute}});
+      }
+    }
+  }
+
+  if (has_dom && spec.mode != "aom" && dom_seeds.size() > 1) {
+    std::vector<double> top1, macs, sparsity;
+    for (const auto& row : out["modes"])
+      if (row["key"].get<std::string>() != "aom") {
+        top1.push_back(row["top1"].get<double>());
+        macs.push_back(row["macs"].get<double>());
+        sparsity.push_back(row["sparsity_transformed"].get<double>());
+      }
+    out["dom_profile"] = {{"seeds", dom_seeds},
+                          {"top1_mean", mean_of(top1)},
+                          {"top1_std", std_of(top1)},
+                          {"top1_min", *std::min_element(top1.begin(), top1.end())},
+                          {"top1_max", *std::max_element(top1.begin(), top1.end())},
+                          {"macs_mean", mean_of(macs)},
+                          {"macs_std", std_of(macs)},
+                          {"sparsity_mean", mean_of(sparsity)}};
+  }
+
+  if (has_dom && spec.ensemble > 0) {
+    std::vector<Mode> members;
+    std::vector<int64_t> seeds;
+    int64_t macs = 0;
+    for (int64_t i = 0; i < spec.ensemble; ++i) {
+      const Mode m = Mode::dom(dom_seeds.front() + i);
+      ensure(m);
+      members.push_back(m);
+      seeds.push_back(m.dom_seed);
+      macs += net.macs(m).total();
+    }
+    const auto r = evaluate_ensemble(net, test, members);
+    out["ensemble"] = {{"seeds", seeds},
+                       {"top1", r.top1()},
+                       {"loss", r.loss},
+                       {"macs", macs},
+                       {"macs_vs_aom", double(macs) / double(std::max<int64_t>(aom_macs, 1))}};
+  }
+  net.set_mode(Mode::aom());
+  return out;
+}
+
+void print_evaluations(const nlohmann::json& runs) {
+  size_t width = 3;
+  for (const auto& r : runs) width = std::max(width, r["run"].get<std::string>().size());
+  const int w = int(width);
+  std::printf("%-*s  %-8s  %7s  %14s  %10s  %8s  %13s  %10s\n", w, "run", "mode", "top-1", "top-1 train-BN",
+              "MACs (M)", "vs AOM", "sparsity WAS", "sparsity all");
+  for (const auto& r : runs)
+    for (const auto& m : r["modes"])
+      std::printf("%-*s  %-8s  %6.2f%%  %13.2f%%  %10.3f  %7.1f%%  %12.1f%%  %9.1f%%\n", w,
+                  r["run"].get<std::string>().c_str(), m["mode"].get<std::string>().c_str(), m["top1"].get<double>(),
+                  m["top1_training_bn"].get<double>(), m["macs"].get<double>() / 1e6,
+                  100.0 * m["macs"].get<double>() / std::max(1.0, m["aom_macs"].get<double>()),
+                  100.0 * m["sparsity_transformed"].get<double>(), 100.0 * m["sparsity_conv"].get<double>());
+  for (const auto& r : runs) {
+    if (r.contains("dom_profile")) {
+      const auto& p = r["dom_profile"];
+      std::printf("\n%s: DOM profile over %zu seeds: top-1 %.2f%% +- %.2f (min %.2f, max %.2f), MACs %.3f M, "
+                  "sparsity %.1f%%\n",
+                  r["run"].get<std::string>().c_str(), p["seeds"].size(), p["top1_mean"].get<double>(),
+                  p["top1_std"].get<double>(), p["top1_min"].get<double>(), p["top1_max"].get<double>(),
+                  p["macs_mean"].get<double>() / 1e6, 100.0 * p["sparsity_mean"].get<double>());
+    }
+    if (r.contains("ensemble")) {
+      const auto& e = r["ensemble"];
+      std::printf("\n%s: DOM ensemble of %zu draws: top-1 %.2f%%, cost %.3f M MACs (%.2fx AOM)\n",
+                  r["run"].get<std::string>().c_str(), e["seeds"].size(), e["top1"].get<double>(),
+                  e["macs"].get<double>() / 1e6, e["macs_vs_aom"].get<double>());
+    }
+  }
+  bool any = false;
+  for (const auto& r : runs)
+    for (const auto& m : r["modes"]) any = any || !m["robustness"].empty();
+  if (!any) return;
+  std::printf("\n%-*s  %-8s  %-20s  %7s  %9s  %14s\n", w, "run", "mode", "augmentation", "clean", "augmented",
+              "drop rel (abs)");
+  for (const auto& r : runs)
+    for (const auto& m : r["modes"])
+      for (const auto& a : m["robustness"])
+        std::printf("%-*s  %-8s  %-20s  %6.2f%%  %8.2f%%  %6.2f%% (%5.2f)\n", w, r["run"].get<std::string>().c_str(),
+                    m["mode"].get<std::string>().c_str(), a["augmentation"].get<std::string>().c_str(),
+                    m["top1"].get<double>(), a["top1"].get<double>(), a["drop_relative"].get<double>(),
+                    a["drop_absolute"].get<double>());
+}
+
+void write_evaluations_csv(const nlohmann::json& runs, const std::string& path) {
+  std::ostringstream csv;
+  csv << "run,model,policy,mode,augmentation,top1,clean_top1,drop_relative,drop_absolute,macs,sparsity_transformed\n";
+  const auto quoted = [](const std::string& s) { return "\"" + s + "\""; };
+  for (const auto& r : runs)
+    for (const auto& m : r["modes"]) {
+      const auto prefix = quoted(r["run"].get<std::string>()) + "," + r["model"].get<std::string>() + "," +
+                          quoted(r["policy"].get<std::string>()) + "," + m["mode"].get<std::string>() + ",";
+      const auto tail = "," + std::to_string(m["macs"].get<int64_t>()) + "," +
+                        std::to_string(m["sparsity_transformed"].get<double>()) + "\n";
+      csv << prefix << "none," << m["top1"].get<double>() << "," << m["top1"].get<double>() << ",0,0" << tail;
+      for (const auto& a : m["robustness"])
+        csv << prefix << a["augmentation"].get<std::string>() << "," << a["top1"].get<double>() << ","
+            << m["top1"].get<double>() << "," << a["drop_relative"].get<double>() << ","
+            << a["drop_absolute"].get<double>() << tail;
+    }
+  write_file_atomically(path, csv.str(), "CSV file");
+}
+
+}  // namespace was::cli
+
+namespace was::cli {
+
+data::Dataset training_images_of(const RunState& state, const std::string& data_dir) {
+  auto train = data::load_dataset(state.dataset, data_dir, dataset_options_of(state)).train;
+  const int64_t subset = state.train_options.value("train_subset", int64_t{0});
+  return subset > 0 ? train.head(subset) : train;
+}
+
+std::string ensure_mode_batchnorm(Checkpoint& ckpt, const Mode& mode, const data::Dataset& train, int64_t bn_batches,
+                                  torch::Device device) {
+  auto& net = *ckpt.network;
+  if (net.batchnorm().has(mode.key())) return "per-mode";
+  if (bn_batches <= 0 || net.batchnorm().num_layers() == 0) return "training";
+  // A DOM seed never used before: estimate its statistics now, as training would have.
+  reestimate_batchnorm_after_training(net, mode, train, ckpt.state.normalization, ckpt.state.seed, bn_batches, device);
+  return "per-mode (estimated now)";
+}
+
+std::string ensure_mode_batchnorm(Checkpoint& ckpt, const Mode& mode, const std::string& data_dir, int64_t bn_batches,
+                                  torch::Device device) {
+  auto& net = *ckpt.network;
+  if (net.batchnorm().has(mode.key()) || bn_batches <= 0 || net.batchnorm().num_layers() == 0)
+    return ensure_mode_batchnorm(ckpt, mode, data::Dataset{}, bn_batches, device);
+  return ensure_mode_batchnorm(ckpt, mode, training_images_of(ckpt.state, data_dir), bn_batches, device);
+}
+
+}  // namespace was::cli

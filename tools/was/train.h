@@ -1,0 +1,38 @@
+// `was train` as a function, for the commands that train (train, experiment).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "was/io/checkpoint.h"
+#include "was/train/trainer.h"
+
+namespace was::cli {
+
+/// Everything `was train` takes.
+struct TrainArgs {
+  std::string model = "small_cnn";
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  std::string policy = "none";
+  std::string granularity;
+  std::string out;
+  std::string resume;
+  uint64_t seed = 0;
+  int64_t dom_seed = 0;
+  int64_t image_size = 0;
+  bool coarse_labels = false;
+  bool augment = false, no_augment = false;
+  bool no_progress = false;
+  bool print_epochs = true;  ///< one JSON line per epoch on stdout
+  TrainOptions options;
+  RuntimeOptions runtime;
+};
+
+/// Trains a fresh run, or continues `a.resume`; `explicit_flags` are the
+/// options the user gave (those that a checkpoint fixes are refused with
+/// --resume). Returns the final state (unfinished if --max-steps stopped it).
+RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags);
+
+}  // namespace was::cli
