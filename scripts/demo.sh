@@ -31,3 +31,6 @@ train ct CT
 echo
 echo "== Fashion-MNIST test set, AOM and DOM (DOM seed 0), per-mode BatchNorm statistics"
 "$WAS" eval "$OUT/baseline" "$OUT/ct" --json "$OUT/summary.json"
+echo
+echo "== Self-check of the WAS-CT checkpoint: AOM = plain forward with W, DOM = forward with its shadow weights"
+"$WAS" check "$OUT/ct"
