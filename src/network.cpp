@@ -9,9 +9,10 @@ Network::Network(models::ModelConfig config, Policy policy, uint64_t seed)
   bn_ = BatchNormBank(*net_);
 }
 
-void Network::begin_training_step(uint64_t step) {
+void Network::begin_training_step(uint64_t step, int64_t draw) {
   net_->train();
-  shadow_.draw_for_training(step);
+  // Steps stay far below 2^48, so draw k of step s never meets another step's key.
+  shadow_.draw_for_training(step + (static_cast<uint64_t>(draw) << 48));
 }
 
 void Network::set_mode(const Mode& mode, bool use_mode_batchnorm) {

@@ -106,6 +106,10 @@ TEST_F(CliTest, BadOptionValues) {
   expect_clean_failure(run(synthetic_train("out", "--device tpu")), "device");
   expect_clean_failure(run(synthetic_train("out", "--granularity sideways")), "--granularity", 2);
   expect_clean_failure(run(synthetic_train("out", "--epochs many")), "--epochs", 2);
+  expect_clean_failure(run(synthetic_train("out", "--val-fraction 1.5")), "--val-fraction");
+  expect_clean_failure(run(synthetic_train("out", "--val-fraction 0")), "--val-fraction");
+  expect_clean_failure(run(synthetic_train("out", "--was CT --draws 0")), "--draws");
+  expect_clean_failure(run(synthetic_train("out", "--was CT --draws 2 --combine median")), "--combine", 2);
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 

@@ -27,6 +27,8 @@ class BatchNormBank {
 
   /// Snapshots the model's current running statistics under `key`.
   void store(const std::string& key);
+  /// Forgets `key` (nothing happens if it is absent).
+  void erase(const std::string& key) { entries_.erase(key); }
   /// Writes the statistics of `key` back into the model's buffers.
   void restore(const std::string& key);
   /// The stored buffers of `key` ([layer][running_mean, running_var, num_batches_tracked]).

@@ -33,7 +33,9 @@ class Network {
   torch::Tensor forward(const torch::Tensor& x) { return net_->forward(x); }
 
   /// Training mode with a fresh shadow-weight draw for the forward of `step`.
-  void begin_training_step(uint64_t step);
+  /// `draw` > 0 selects another independent draw for the same step (K-draw
+  /// training); draw 0 is the ordinary one.
+  void begin_training_step(uint64_t step, int64_t draw = 0);
   /// Evaluation in `mode`: its weights and, when stored, its BatchNorm
   /// statistics (else the training-time ones). W is never copied or changed.
   void set_mode(const Mode& mode, bool use_mode_batchnorm = true);

@@ -27,6 +27,7 @@ enum class StreamDomain : uint64_t {
   kSynthetic = 4,
   kTestAugment = 5,
   kAugment = 6,  ///< training-batch augmentation (data::Augmentation)
+  kValidation = 7,  ///< which training samples are held out for validation
 };
 
 /// A SplitMix64 sequence whose start is a hash of its key.

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "was/error.h"
+#include "was/rng.h"
 
 namespace was::data {
 namespace {
@@ -80,6 +81,36 @@ Dataset Dataset::head(int64_t n) const {
   out.num_classes = num_classes;
   out.class_names = class_names;
   return out;
+}
+
+std::pair<Dataset, Dataset> hold_out(const Dataset& data, double fraction, uint64_t seed) {
+  if (!(fraction > 0.0 && fraction < 1.0))
+    throw Error("the validation fraction must lie in (0, 1), got " + std::to_string(fraction),
+                "e.g. --val-fraction 0.1");
+  const int64_t n = data.size();
+  const auto held = static_cast<int64_t>(std::llround(fraction * double(n)));
+  if (held < 1 || held >= n)
+    throw Error("a validation fraction of " + std::to_string(fraction) + " of " + std::to_string(n) +
+                    " training images leaves one part empty",
+                "choose a fraction that keeps images on both sides");
+  // A Fisher-Yates shuffle; its first `held` positions are held out.
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+  CounterStream rng(seed, StreamDomain::kValidation, 0, 0);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(rng.integer(0, i))]);
+  std::vector<int64_t> out_idx(perm.begin(), perm.begin() + held), in_idx(perm.begin() + held, perm.end());
+  std::sort(out_idx.begin(), out_idx.end());
+  std::sort(in_idx.begin(), in_idx.end());
+  const auto take = [&](const std::vector<int64_t>& idx) {
+    const auto index = torch::tensor(idx, torch::kLong);
+    Dataset part;
+    part.images = data.images.index_select(0, index).contiguous();
+    part.labels = data.labels.index_select(0, index).contiguous();
+    part.num_classes = data.num_classes;
+    part.class_names = data.class_names;
+    return part;
+  };
+  return {take(in_idx), take(out_idx)};
 }
 
 Normalization compute_normalization(const Dataset& data) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <iostream>
 
@@ -71,6 +72,14 @@ nlohmann::json TrainOptions::to_json() const {
                       {"momentum", momentum},     {"weight_decay", weight_decay}, {"cosine", cosine},
                       {"bn_batches", bn_batches}, {"checkpoint_every", checkpoint_every}, {"eval_every", eval_every}};
   if (augment) j["augment"] = *augment;
+  if (val_fraction > 0) {
+    j["val_fraction"] = val_fraction;
+    j["val_seed"] = val_seed;
+  }
+  if (draws != 1) {
+    j["draws"] = draws;
+    j["combine"] = combine;
+  }
   if (train_subset > 0) j["train_subset"] = train_subset;
   if (test_subset > 0) j["test_subset"] = test_subset;
   return j;
@@ -89,6 +98,10 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.eval_every = j.value("eval_every", o.eval_every);
   o.train_subset = j.value("train_subset", o.train_subset);
   o.test_subset = j.value("test_subset", o.test_subset);
+  o.val_fraction = j.value("val_fraction", o.val_fraction);
+  o.val_seed = j.value("val_seed", o.val_seed);
+  o.draws = j.value("draws", o.draws);
+  o.combine = j.value("combine", o.combine);
   // Absent in runs from before augmentation existed: the data set's default, off for those.
   if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
   return o;
@@ -104,6 +117,9 @@ Trainer::Trainer(Network& network, const data::Split& split, TrainOptions option
   if (options_.momentum < 0.0 || options_.weight_decay < 0.0)
     throw Error("--momentum and --weight-decay must not be negative");
   if (options_.bn_batches < 0) throw Error("--bn-batches must not be negative");
+  if (options_.draws < 1) throw Error("--draws must be at least 1, got " + std::to_string(options_.draws));
+  if (options_.combine != "mean" && options_.combine != "min")
+    throw Error("--combine must be mean or min, not '" + options_.combine + "'");
   network_.to(device_);
   optimizer_ = std::make_unique<torch::optim::SGD>(
       network_.module().parameters(),
@@ -117,6 +133,61 @@ double Trainer::learning_rate_at(int64_t step) const {
   const int64_t batches = (split_.train.size() + options_.batch_size - 1) / options_.batch_size;
   const int64_t total = options_.epochs * batches;
   return options_.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(std::max<int64_t>(total, 1))));
+}
+
+std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch) {
+  namespace F = torch::nn::functional;
+  const auto step = static_cast<uint64_t>(state_.step);
+  optimizer_->zero_grad();
+  const int64_t draws = network_.shadow().enabled() ? options_.draws : 1;  // a baseline has one weight
+  if (draws == 1) {
+    network_.begin_training_step(step);
+    const auto logits = network_.forward(batch.images);
+    const auto loss = F::cross_entropy(logits, batch.labels);
+    loss.backward();
+    optimizer_->step();
+    return {loss.item<double>(), logits.detach()};
+  }
+  if (options_.combine == "mean") {
+    // Gradients of the K losses accumulate: the mean's gradient, one graph at a time.
+    double total = 0.0;
+    torch::Tensor first;
+    for (int64_t k = 0; k < draws; ++k) {
+      network_.begin_training_step(step, k);
+      const auto logits = network_.forward(batch.images);
+      const auto loss = F::cross_entropy(logits, batch.labels);
+      (loss / double(draws)).backward();
+      total += loss.item<double>();
+      if (k == 0) first = logits.detach();
+    }
+    optimizer_->step();
+    return {total / double(draws), first};
+  }
+  // "min": score every draw without gradients, then train on the best one.
+  int64_t best = 0;
+  {
+    static const std::string kScoring = "train:scoring";
+    torch::NoGradGuard no_grad;
+    auto& bank = network_.batchnorm();
+    bank.store(kScoring);  // scoring forwards must not move the running statistics
+    double best_loss = std::numeric_limits<double>::infinity();
+    for (int64_t k = 0; k < draws; ++k) {
+      network_.begin_training_step(step, k);
+      const double loss = F::cross_entropy(network_.forward(batch.images), batch.labels).item<double>();
+      if (loss < best_loss) {
+        best_loss = loss;
+        best = k;
+      }
+    }
+    bank.restore(kScoring);
+    bank.erase(kScoring);
+  }
+  network_.begin_training_step(step, best);
+  const auto logits = network_.forward(batch.images);
+  const auto loss = F::cross_entropy(logits, batch.labels);
+  loss.backward();
+  optimizer_->step();
+  return {loss.item<double>(), logits.detach()};
 }
 
 void Trainer::save() {
@@ -147,17 +218,12 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       const auto batch = train.batch(epoch, b);
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::SGDOptions&>(group.options()).lr(learning_rate_at(state_.step));
-      network_.begin_training_step(static_cast<uint64_t>(state_.step));
-      const auto logits = network_.forward(batch.images);
-      const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
-      optimizer_->zero_grad();
-      loss.backward();
-      optimizer_->step();
+      const auto [loss, logits] = train_step(batch);
       ++state_.step;
       state_.batch = b + 1;
 
       const int64_t n = batch.labels.size(0);
-      loss_sum += loss.item<double>() * double(n);
+      loss_sum += loss * double(n);
       correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
       seen += n;
       progress.update(b + 1, loss_sum / double(seen), 100.0 * double(correct) / double(seen),
@@ -180,6 +246,13 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
                               {"images_per_s", train_seconds > 0 ? double(seen) / train_seconds : 0.0},
                               {"seconds", train_seconds}};
     const bool last = state_.epoch == options_.epochs;
+    if (split_.validation.size() > 0) {
+      // The held-out images: the curves a choice may be made on (training BN, as below).
+      data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
+      metrics["val_top1_aom"] = evaluate(network_, val, Mode::aom(), false).top1();
+      if (network_.shadow().enabled())
+        metrics["val_top1_dom"] = evaluate(network_, val, Mode::dom(state_.dom_seed), false).top1();
+    }
     if (options_.eval_every > 0 && (state_.epoch % options_.eval_every == 0) && !last) {
       // Mid-training curves use the training-time BN statistics of both modes.
       const auto aom = evaluate(network_, test, Mode::aom(), false);
@@ -202,6 +275,17 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     save();
   }
   return state_;
+}
+
+void select_training_data(data::Split& split, const TrainOptions& options) {
+  if (options.train_subset < 0) throw Error("--train-subset must not be negative");
+  if (options.train_subset > 0 && options.train_subset < split.train.size())
+    split.train = split.train.head(options.train_subset);
+  if (options.val_fraction != 0.0) {
+    auto [kept, held] = data::hold_out(split.train, options.val_fraction, options.val_seed);
+    split.train = std::move(kept);
+    split.validation = std::move(held);
+  }
 }
 
 int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, const data::Dataset& train,
@@ -240,6 +324,10 @@ void Trainer::finish() {
       r["loss"] = with_training_bn.loss;
       r["batchnorm"] = "training";
     }
+    if (split_.validation.size() > 0) {
+      data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
+      r["val_top1"] = evaluate(network_, val, mode, true).top1();
+    }
     const auto macs = network_.macs(mode);
     const auto sparsity = network_.sparsity(mode);
     r["macs"] = macs.total();
@@ -249,6 +337,7 @@ void Trainer::finish() {
   }
   results["dom_seed"] = state_.dom_seed;
   results["bn_batches"] = bn_batches;
+  if (split_.validation.size() > 0) results["val_images"] = split_.validation.size();
   state_.results = results;
   state_.finished = true;
   network_.set_mode(Mode::aom());

@@ -20,14 +20,6 @@ torch::Device RuntimeOptions::apply() const {
   return dev;
 }
 
-data::Split load_split(const std::string& name, const std::string& dir, int64_t train_subset,
-                       const data::DatasetOptions& options) {
-  auto split = data::load_dataset(name, dir, options);
-  if (train_subset < 0) throw Error("--train-subset must not be negative");
-  if (train_subset > 0 && train_subset < split.train.size()) split.train = split.train.head(train_subset);
-  return split;
-}
-
 data::DatasetOptions dataset_options_of(const RunState& state) {
   data::DatasetOptions options;
   if (state.dataset == "imagefolder") options.image_size = state.model.image_size;

@@ -21,11 +21,6 @@ struct RuntimeOptions {
   torch::Device apply() const;
 };
 
-/// Loads `name` from `dir` ("" for the dataset's default location), keeping
-/// the first `train_subset` training images when > 0.
-data::Split load_split(const std::string& name, const std::string& dir, int64_t train_subset = 0,
-                       const data::DatasetOptions& options = {});
-
 /// The data options a stored run was trained with: its image size for an
 /// image folder, coarse labels for a 20-class CIFAR-100 run.
 data::DatasetOptions dataset_options_of(const RunState& state);

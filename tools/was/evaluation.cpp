@@ -106,9 +106,9 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
   if (split.test.channels() != state.model.in_channels || split.test.num_classes != state.model.num_classes)
     throw Error("checkpoint '" + ckpt.path + "' does not fit the images in the data directory");
   const auto test_set = spec.test_subset > 0 ? split.test.head(spec.test_subset) : split.test;
-  data::Dataset train_set = split.train;
-  const int64_t train_subset = state.train_options.value("train_subset", int64_t{0});
-  if (train_subset > 0) train_set = train_set.head(train_subset);
+  data::Split selected = split;
+  select_training_data(selected, TrainOptions::from_json(state.train_options));
+  const data::Dataset& train_set = selected.train;
   data::BatchLoader test(test_set, state.normalization, spec.batch_size, false, 0, false, device);
 
   const bool has_dom = net.shadow().enabled();
@@ -265,9 +265,9 @@ void write_evaluations_csv(const nlohmann::json& runs, const std::string& path) 
 namespace was::cli {
 
 data::Dataset training_images_of(const RunState& state, const std::string& data_dir) {
-  auto train = data::load_dataset(state.dataset, data_dir, dataset_options_of(state)).train;
-  const int64_t subset = state.train_options.value("train_subset", int64_t{0});
-  return subset > 0 ? train.head(subset) : train;
+  auto split = data::load_dataset(state.dataset, data_dir, dataset_options_of(state));
+  select_training_data(split, TrainOptions::from_json(state.train_options));
+  return split.train;
 }
 
 std::string ensure_mode_batchnorm(Checkpoint& ckpt, const Mode& mode, const data::Dataset& train, int64_t bn_batches,

@@ -27,11 +27,13 @@ const std::set<std::string> kTopKeys = {"name", "description", "models", "polici
 const std::set<std::string> kTrainKeys = {"epochs",     "batch_size",       "lr",         "momentum",
                                           "weight_decay", "cosine",         "bn_batches", "checkpoint_every",
                                           "eval_every", "train_subset",     "test_subset", "augment",
-                                          "dom_seed",   "granularity"};
+                                          "dom_seed",   "granularity",      "val_fraction", "val_seed",
+                                          "draws",      "combine"};
 /// The training settings that change the weights: a cell trained with other
 /// values is a different experiment.
 const std::vector<std::string> kDefiningKeys = {"epochs",     "batch_size",   "lr",       "momentum", "weight_decay",
-                                                "cosine",     "bn_batches",   "train_subset", "augment"};
+                                                "cosine",     "bn_batches",   "train_subset", "augment",
+                                                "val_fraction", "val_seed",   "draws",        "combine"};
 
 void check_keys(const Json& j, const std::set<std::string>& allowed, const std::string& where) {
   if (!j.is_object()) throw Error(where + " must be a JSON object");
@@ -210,6 +212,10 @@ TrainOptions Experiment::train_options() const {
   if (o.momentum < 0 || o.weight_decay < 0) throw Error("\"train\": momentum and weight_decay must not be negative");
   if (o.bn_batches < 0 || o.checkpoint_every < 0 || o.eval_every < 0 || o.train_subset < 0 || o.test_subset < 0)
     throw Error("\"train\": counts must not be negative");
+  if (o.val_fraction != 0.0 && !(o.val_fraction > 0.0 && o.val_fraction < 1.0))
+    throw Error("\"train\": val_fraction must lie in (0, 1)");
+  if (o.draws < 1) throw Error("\"train\": draws must be at least 1");
+  if (o.combine != "mean" && o.combine != "min") throw Error("\"train\": combine must be mean or min");
   return o;
 }
 

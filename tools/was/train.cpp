@@ -48,7 +48,8 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
   if (!a.resume.empty()) {
     // Everything that defines the run comes from the checkpoint.
     for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
-                             "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset"})
+                             "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset",
+                             "--val-fraction", "--val-seed", "--draws", "--combine"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
@@ -77,6 +78,12 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     }
   } else {
     // Validate everything before anything is written.
+    const bool val_given =
+        std::find(explicit_flags.begin(), explicit_flags.end(), "--val-fraction") != explicit_flags.end();
+    if (val_given && !(a.options.val_fraction > 0.0 && a.options.val_fraction < 1.0))
+      throw Error("--val-fraction must lie in (0, 1), got " + std::to_string(a.options.val_fraction),
+                  "e.g. --val-fraction 0.1 holds out a tenth of the training images");
+    if (a.options.draws < 1) throw Error("--draws must be at least 1, got " + std::to_string(a.options.draws));
     Policy policy = Policy::parse(a.policy);
     if (!a.granularity.empty()) policy = Policy::parse(a.policy + ",granularity=" + a.granularity);
     if (a.dom_seed < 0) throw Error("--dom-seed must be a non-negative integer");
@@ -101,7 +108,8 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     data_options.image_size = a.image_size;
     if (a.coarse_labels) data_options.cifar100_labels = data::CifarLabels::kCoarse;
   }
-  auto split = load_split(a.dataset, a.data_dir, a.options.train_subset, data_options);
+  auto split = data::load_dataset(a.dataset, a.data_dir, data_options);
+  select_training_data(split, a.options);  // the subset, then the validation hold-out
   if (a.options.test_subset < 0) throw Error("--test-subset must not be negative");
   if (a.options.test_subset > 0) split.test = split.test.head(a.options.test_subset);
   if (checkpoint) {
@@ -110,7 +118,8 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
       throw Error("the checkpoint's model does not fit dataset '" + a.dataset + "'");
   } else {
     state.model = models::ModelConfig{a.model, split.train.num_classes, split.train.channels(), split.train.height()};
-    state.normalization = split.normalization;
+    // Held-out images stay out of everything the run learns from, statistics included.
+    state.normalization = split.validation.size() > 0 ? data::compute_normalization(split.train) : split.normalization;
     state.class_names = split.train.class_names;
     torch::manual_seed(a.seed);  // weight initialisation
     network = std::make_unique<Network>(state.model, Policy::parse(state.policy), state.seed);
@@ -181,6 +190,18 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--test-subset", args->options.test_subset, "evaluate on the first N test images only (0: all)")
       ->capture_default_str();
   cmd->add_option("--train-subset", args->options.train_subset, "train on the first N images only (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--val-fraction", args->options.val_fraction,
+                  "hold out this fraction of the training images as a validation split, in (0, 1); stored with "
+                  "the run and never trained on");
+  cmd->add_option("--val-seed", args->options.val_seed, "which training images are held out")->capture_default_str();
+  cmd->add_option("--draws", args->options.draws,
+                  "shadow-weight draws per step (1: the ordinary WAS step; cost grows about K times)")
+      ->capture_default_str();
+  cmd->add_option("--combine", args->options.combine,
+                  "how K draws make one update: mean (mean of the K losses) or min (only the draw with the lowest "
+                  "loss, the paper's competition)")
+      ->check(CLI::IsMember({"mean", "min"}))
       ->capture_default_str();
   cmd->add_option("--max-steps", args->options.max_steps, "stop (resumably) after N steps in total (0: no limit)");
   cmd->add_option("--out", args->out, "run directory for last.pt, metrics.jsonl, results.json "

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace was::data {
@@ -32,12 +33,19 @@ struct Dataset {
   Dataset head(int64_t n) const;
 };
 
-/// A dataset's two halves, the normalisation computed from `train`, and its name.
+/// A dataset's halves, the normalisation computed from `train`, and its name.
+/// `validation` is empty unless a run holds part of its training set out.
 struct Split {
-  Dataset train, test;
+  Dataset train, test, validation;
   Normalization normalization;
   std::string name;
 };
+
+/// Splits `data` into (kept, held out): round(fraction * size) samples chosen
+/// by a permutation drawn from was::CounterStream(seed, kValidation, 0, 0),
+/// each part in the original order. Throws was::Error unless 0 < fraction < 1
+/// and both parts are non-empty.
+std::pair<Dataset, Dataset> hold_out(const Dataset& data, double fraction, uint64_t seed);
 
 /// Mean and (population) standard deviation per channel over all images, on the
 /// [0,1] scale. Exact: computed from per-channel histograms of the uint8 values.

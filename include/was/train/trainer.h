@@ -10,6 +10,7 @@
 #include <string>
 
 #include "was/data/dataset.h"
+#include "was/data/loader.h"
 #include "was/io/checkpoint.h"
 #include "was/network.h"
 
@@ -28,6 +29,15 @@ struct TrainOptions {
   int64_t max_steps = 0;        ///< stop after this many steps in total (0: no limit); for tests
   int64_t train_subset = 0;     ///< the data: first N training images (0: all); applied by the caller
   int64_t test_subset = 0;      ///< the data: first N test images (0: all); applied by the caller
+  double val_fraction = 0.0;    ///< the data: this fraction of the training images held out (select_training_data)
+  uint64_t val_seed = 0;        ///< which images are held out
+  /// Shadow-weight draws per step (WAS-SPEC §4 keys draw k of step s by
+  /// (s, k); draw 0 is the ordinary one, so draws = 1 is the ordinary step).
+  int64_t draws = 1;
+  /// How K draws make one update: "mean" back-propagates the mean of the K
+  /// losses; "min" only the draw with the lowest loss (scored without
+  /// gradients, BatchNorm running statistics untouched by the scoring).
+  std::string combine = "mean";
   /// Random crop (4-pixel zero padding) and horizontal flip of training
   /// batches (data::Augmentation::standard()); unset: the data set's default
   /// (data::augments_by_default). The Trainer stores the resolved choice.
@@ -39,6 +49,12 @@ struct TrainOptions {
   /// Reads the options stored in a checkpoint.
   static TrainOptions from_json(const nlohmann::json& j);
 };
+
+/// Applies a run's choice of training data to a freshly loaded split: the
+/// first train_subset images, then val_fraction of them held out into
+/// `split.validation` (data::hold_out with val_seed). The test split is never
+/// involved. Throws was::Error for out-of-range values.
+void select_training_data(data::Split& split, const TrainOptions& options);
 
 /// Re-estimates the BatchNorm statistics of `mode` as the end of training
 /// does (and as `was eval` and `was check` redo it): from the first
@@ -74,6 +90,9 @@ class Trainer {
  private:
   double learning_rate_at(int64_t step) const;
   void save();
+  /// One optimiser step on `batch` with options_.draws shadow-weight draws;
+  /// returns the loss and the logits the step's statistics are counted on.
+  std::pair<double, torch::Tensor> train_step(const data::Batch& batch);
 
   Network& network_;
   const data::Split& split_;
