@@ -8,18 +8,29 @@ namespace was {
 
 // --- Mode --------------------------------------------------------------------
 
-std::string Mode::key() const { return kind == Kind::kAom ? "aom" : "dom:" + std::to_string(dom_seed); }
+Mode Mode::dom(int64_t seed, const Policy& policy) {
+  policy.validate();
+  return {Kind::kDom, seed, policy.to_string()};
+}
+
+std::string Mode::key() const {
+  if (kind == Kind::kAom) return "aom";
+  return "dom:" + std::to_string(dom_seed) + (policy.empty() ? "" : "/" + policy);
+}
 
 Mode Mode::parse(const std::string& text) {
   if (text == "aom" || text == "AOM") return aom();
   if (text == "dom" || text == "DOM") return dom(0);
   if (text.rfind("dom:", 0) == 0) {
-    const std::string seed = text.substr(4);
+    const auto slash = text.find('/');
+    const std::string seed = text.substr(4, slash == std::string::npos ? std::string::npos : slash - 4);
     char* end = nullptr;
     const long long v = std::strtoll(seed.c_str(), &end, 10);
-    if (!seed.empty() && end == seed.c_str() + seed.size() && v >= 0) return dom(v);
+    if (!seed.empty() && end == seed.c_str() + seed.size() && v >= 0)
+      return slash == std::string::npos ? dom(v) : dom(v, Policy::parse(text.substr(slash + 1)));
   }
-  throw Error("unknown mode '" + text + "'", "modes are aom, dom or dom:SEED (a non-negative integer)");
+  throw Error("unknown mode '" + text + "'",
+              "modes are aom, dom, dom:SEED (a non-negative integer) or dom:SEED/POLICY");
 }
 
 // --- ShadowLayer ---------------------------------------------------------------
@@ -46,15 +57,25 @@ torch::Tensor ShadowLayer::training_weight(uint64_t run_seed, uint64_t step) con
   return shadow_weight(draw(run_seed, StreamDomain::kTrainingDraw, step));
 }
 
-torch::Tensor ShadowLayer::dom_weight(int64_t dom_seed) const {
+torch::Tensor ShadowLayer::dom_weight(int64_t dom_seed, const Policy* policy) const {
   // Never cached here: LibTorch's optimisers update W through .data(), which
   // does not bump W's version counter, so a stale cache could not be detected.
   torch::NoGradGuard no_grad;
-  return shadow_weight(draw(static_cast<uint64_t>(dom_seed), StreamDomain::kDomDraw, 0));
+  if (policy == nullptr) return shadow_weight(draw(static_cast<uint64_t>(dom_seed), StreamDomain::kDomDraw, 0));
+  // The same stream, read with the inference policy's ranges and granularity.
+  const int64_t kh = plain_.size(2), kw = plain_.size(3);
+  CounterStream stream(static_cast<uint64_t>(dom_seed), StreamDomain::kDomDraw, static_cast<uint64_t>(index_), 0);
+  const int64_t count = policy->granularity == Granularity::kFilter ? plain_.size(0) : 1;
+  std::vector<TransformParams> params;
+  for (int64_t i = 0; i < count; ++i) params.push_back(draw_params(*policy, kh, kw, stream));
+  return shadow_weight(params);
 }
 
 torch::Tensor ShadowLayer::weight_for(const Mode& mode) const {
-  return mode.is_dom() ? dom_weight(mode.dom_seed) : plain_;
+  if (!mode.is_dom()) return plain_;
+  if (mode.policy.empty()) return dom_weight(mode.dom_seed);
+  const Policy policy = Policy::parse(mode.policy);
+  return dom_weight(mode.dom_seed, &policy);
 }
 
 // --- WasConv2d -------------------------------------------------------------------
@@ -72,7 +93,7 @@ void WasConv2dImpl::reseat(uint64_t seed, int64_t layer_index) {
 
 void WasConv2dImpl::set_mode(const Mode& mode) {
   mode_ = mode;
-  dom_weight_ = mode.is_dom() ? shadow_->dom_weight(mode.dom_seed) : torch::Tensor();
+  dom_weight_ = mode.is_dom() ? shadow_->weight_for(mode) : torch::Tensor();
 }
 
 void WasConv2dImpl::train(bool on) {
@@ -82,7 +103,7 @@ void WasConv2dImpl::train(bool on) {
 
 torch::Tensor WasConv2dImpl::eval_weight() {
   if (!mode_.is_dom()) return weight;
-  if (!dom_weight_.defined()) dom_weight_ = shadow_->dom_weight(mode_.dom_seed);
+  if (!dom_weight_.defined()) dom_weight_ = shadow_->weight_for(mode_);
   return dom_weight_;
 }
 

@@ -18,20 +18,27 @@
 
 namespace was {
 
-/// The inference mode: AOM (plain weights) or DOM with a DOM seed.
+/// The inference mode: AOM (plain weights) or DOM with a DOM seed. A DOM
+/// may draw from an inference policy of its own (say a fixed smaller crop)
+/// instead of the training policy: `policy` is then its canonical text.
 struct Mode {
   enum class Kind { kAom, kDom };
   Kind kind = Kind::kAom;
   int64_t dom_seed = 0;
+  std::string policy;  ///< DOM only: "" draws from the training policy
 
   static Mode aom() { return {}; }
-  static Mode dom(int64_t seed = 0) { return {Kind::kDom, seed}; }
+  static Mode dom(int64_t seed = 0) { return {Kind::kDom, seed, {}}; }
+  /// A DOM drawn from `policy` (canonicalised; throws was::Error if invalid).
+  static Mode dom(int64_t seed, const Policy& policy);
   bool is_dom() const { return kind == Kind::kDom; }
-  /// "aom" or "dom:SEED"; the key of this mode's BatchNorm statistics.
+  /// "aom", "dom:SEED" or "dom:SEED/POLICY"; the key of this mode's BatchNorm statistics.
   std::string key() const;
-  /// Reads "aom", "dom" (seed 0) or "dom:SEED".
+  /// Reads what key() writes, and "dom" (seed 0).
   static Mode parse(const std::string& text);
-  bool operator==(const Mode& o) const { return kind == o.kind && (kind == Kind::kAom || dom_seed == o.dom_seed); }
+  bool operator==(const Mode& o) const {
+    return kind == o.kind && (kind == Kind::kAom || (dom_seed == o.dom_seed && policy == o.policy));
+  }
 };
 
 /// One transformed convolution: how it draws and what it computes. It does not
@@ -54,8 +61,9 @@ class ShadowLayer {
   torch::Tensor shadow_weight(const std::vector<TransformParams>& params) const;
   /// The fresh training draw of `step`.
   torch::Tensor training_weight(uint64_t run_seed, uint64_t step) const;
-  /// The DOM weights of `dom_seed` (no autograd), computed from the current W.
-  torch::Tensor dom_weight(int64_t dom_seed) const;
+  /// The DOM weights of `dom_seed` (no autograd), computed from the current W,
+  /// drawn from `policy` when given (else the layer's training policy).
+  torch::Tensor dom_weight(int64_t dom_seed, const Policy* policy = nullptr) const;
   /// What `mode` computes with: W for AOM, the DOM draw otherwise.
   torch::Tensor weight_for(const Mode& mode) const;
 

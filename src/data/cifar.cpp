@@ -224,10 +224,13 @@ Split load_cifar10(const std::string& dir, const CifarOptions& options) {
   split.train.labels = torch::cat(labels);
   images.clear();
   split.train.num_classes = kCifar10Classes;
-  split.test = read_cifar10_file((root / "test_batch.bin").string(), expected);
-  split.train.class_names = split.test.class_names = names;
+  split.train.class_names = names;
   split.train.check("cifar10 train");
-  split.test.check("cifar10 test");
+  if (!options.training_only) {
+    split.test = read_cifar10_file((root / "test_batch.bin").string(), expected);
+    split.test.class_names = names;
+    split.test.check("cifar10 test");
+  }
   split.normalization = compute_normalization(split.train);
   return split;
 }
@@ -241,11 +244,14 @@ Split load_cifar100(const std::string& dir, const CifarOptions& options) {
   split.name = "cifar100";
   split.train = read_cifar100_file((root / "train.bin").string(), options.labels,
                                    options.check_counts ? kCifar100TrainRecords : 0);
-  split.test =
-      read_cifar100_file((root / "test.bin").string(), options.labels, options.check_counts ? kCifar100TestRecords : 0);
-  split.train.class_names = split.test.class_names = names;
+  split.train.class_names = names;
   split.train.check("cifar100 train");
-  split.test.check("cifar100 test");
+  if (!options.training_only) {
+    split.test = read_cifar100_file((root / "test.bin").string(), options.labels,
+                                    options.check_counts ? kCifar100TestRecords : 0);
+    split.test.class_names = names;
+    split.test.check("cifar100 test");
+  }
   split.normalization = compute_normalization(split.train);
   return split;
 }

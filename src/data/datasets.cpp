@@ -164,7 +164,7 @@ Dataset render_synthetic(const SyntheticOptions& o, uint64_t part, int64_t count
 
 }  // namespace
 
-Split load_fashion_mnist(const std::string& dir) {
+Split load_fashion_mnist(const std::string& dir, bool training_only) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
     throw Error("dataset directory '" + dir + "' does not exist", kFashionMnistHint);
@@ -175,7 +175,7 @@ Split load_fashion_mnist(const std::string& dir) {
   Split split;
   split.name = kFashionMnistName;
   split.train = load_idx_pair(dir, "train", "fashion-mnist train");
-  split.test = load_idx_pair(dir, "t10k", "fashion-mnist test");
+  if (!training_only) split.test = load_idx_pair(dir, "t10k", "fashion-mnist test");
   split.normalization = compute_normalization(split.train);
   return split;
 }
@@ -207,11 +207,16 @@ Split load_dataset(const std::string& name, const std::string& dir, const Datase
     throw Error("coarse labels apply to data set '" + std::string(kCifar100Name) + "' only, not '" + name + "'",
                 "drop --coarse-labels");
   }
-  if (name == kFashionMnistName) return load_fashion_mnist(dir.empty() ? kFashionMnistDir : dir);
-  if (name == kSyntheticName) return make_synthetic(options.synthetic);
-  if (name == kCifar10Name) return load_cifar10(dir);
+  if (name == kFashionMnistName) return load_fashion_mnist(dir.empty() ? kFashionMnistDir : dir, options.training_only);
+  if (name == kSyntheticName) {
+    Split split = make_synthetic(options.synthetic);
+    if (options.training_only) split.test = Dataset{};
+    return split;
+  }
+  CifarOptions cifar;
+  cifar.training_only = options.training_only;
+  if (name == kCifar10Name) return load_cifar10(dir, cifar);
   if (name == kCifar100Name) {
-    CifarOptions cifar;
     cifar.labels = options.cifar100_labels;
     return load_cifar100(dir, cifar);
   }
@@ -224,6 +229,7 @@ Split load_dataset(const std::string& name, const std::string& dir, const Datase
     ImageFolderOptions folder;
     folder.image_size = options.image_size;
     folder.threads = options.decode_threads;
+    folder.training_only = options.training_only;
     return load_image_folder_split(dir, folder);
   }
   std::string list;

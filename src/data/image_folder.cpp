@@ -239,14 +239,15 @@ Split load_image_folder_split(const std::string& root, const ImageFolderOptions&
   require_directory(root, "image folder");
   const fs::path train = fs::path(root) / "train", test = fs::path(root) / "test";
   std::error_code ec;
-  if (!fs::is_directory(train, ec) || !fs::is_directory(test, ec)) {
+  if (!fs::is_directory(train, ec) || (!options.training_only && !fs::is_directory(test, ec))) {
     throw Error("image folder " + in_quotes(root) + " needs a train/ and a test/ subfolder", kLayoutHint);
   }
   Split split;
   split.name = "imagefolder";
   split.train = load_folder(train.string(), options, {}, std::nullopt, "");
-  split.test = load_folder(test.string(), options, split.train.class_names,
-                           std::make_pair(split.train.height(), split.train.width()), "but the train images are");
+  if (!options.training_only)
+    split.test = load_folder(test.string(), options, split.train.class_names,
+                             std::make_pair(split.train.height(), split.train.width()), "but the train images are");
   split.normalization = compute_normalization(split.train);
   return split;
 }

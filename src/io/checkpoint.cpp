@@ -73,7 +73,18 @@ nlohmann::json RunState::to_json() const {
           {"step", step},
           {"finished", finished},
           {"history", history},
-          {"results", results}};
+          {"results", results},
+          {"dom_profiles", dom_profiles}};
+}
+
+Mode profile_mode(const RunState& state, const std::string& name) {
+  std::string names;
+  for (const auto& p : state.dom_profiles) {
+    if (p.value("name", "") == name) return Mode::parse(p.at("mode").get<std::string>());
+    names += (names.empty() ? "" : ", ") + p.value("name", "");
+  }
+  throw Error("the run has no DOM profile named '" + name + "'",
+              names.empty() ? "create one with was dom-search" : "its profiles: " + names);
 }
 
 RunState RunState::from_json(const nlohmann::json& j) {
@@ -97,6 +108,7 @@ RunState RunState::from_json(const nlohmann::json& j) {
   s.finished = j.at("finished").get<bool>();
   s.history = j.at("history");
   s.results = j.at("results");
+  s.dom_profiles = j.value("dom_profiles", nlohmann::json::array());
   return s;
 }
 

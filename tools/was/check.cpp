@@ -72,13 +72,15 @@ torch::Tensor reference_forward(Network& net, const Mode& mode, const torch::Ten
   auto params = plain->named_parameters();
   for (const auto& item : net.module().named_parameters()) params[item.key()].copy_(item.value());
   if (mode.is_dom()) {
+    const Policy override_policy = mode.policy.empty() ? Policy{} : Policy::parse(mode.policy);
     for (const auto& layer : net.shadow().layers()) {
+      const Policy& policy = mode.policy.empty() ? layer.policy() : override_policy;
       const auto& w = layer.plain_weight();
       CounterStream stream(static_cast<uint64_t>(mode.dom_seed), StreamDomain::kDomDraw,
                            static_cast<uint64_t>(layer.index()), 0);
-      const int64_t draws = layer.policy().granularity == Granularity::kFilter ? w.size(0) : 1;
+      const int64_t draws = policy.granularity == Granularity::kFilter ? w.size(0) : 1;
       std::vector<TransformParams> theta;
-      for (int64_t i = 0; i < draws; ++i) theta.push_back(draw_params(layer.policy(), w.size(2), w.size(3), stream));
+      for (int64_t i = 0; i < draws; ++i) theta.push_back(draw_params(policy, w.size(2), w.size(3), stream));
       params[layer.name() + ".weight"].copy_(draws == 1 ? apply_transform(w, theta.front()) : apply_transform(w, theta));
     }
   }
@@ -102,8 +104,10 @@ void run_check(const CheckArgs& a) {
   std::printf("checking %s: %s, policy %s, DOM seed %lld\n", path.c_str(), state.model.name.c_str(),
               state.policy.c_str(), (long long)state.dom_seed);
 
-  std::vector<Mode> modes = {Mode::aom()};
-  if (net.shadow().enabled()) modes.push_back(Mode::dom(state.dom_seed));
+  // Each mode with what the checkpoint claims about it: the run's results, or a stored profile.
+  std::vector<std::pair<Mode, nlohmann::json>> modes = {{Mode::aom(), state.results.value("aom", nlohmann::json())}};
+  if (net.shadow().enabled()) modes.emplace_back(Mode::dom(state.dom_seed), state.results.value("dom", nlohmann::json()));
+  for (const auto& profile : state.dom_profiles) modes.emplace_back(profile_mode(state, profile["name"]), profile);
   const auto& cfg = state.model;
   torch::manual_seed(0x636865636b);  // a fixed probe batch
   const auto probe = torch::randn({4, cfg.in_channels, cfg.image_size, cfg.image_size}).to(device);
@@ -111,8 +115,10 @@ void run_check(const CheckArgs& a) {
   const bool reestimated = state.results.value("bn_batches", int64_t{0}) > 0;
 
   Verdict v;
-  for (const auto& mode : modes) {
-    const std::string name = mode.is_dom() ? "DOM (seed " + std::to_string(mode.dom_seed) + ")" : "AOM";
+  for (const auto& [mode, stored] : modes) {
+    const std::string name = !mode.is_dom() ? "AOM"
+                             : mode == Mode::dom(state.dom_seed) ? "DOM (seed " + std::to_string(mode.dom_seed) + ")"
+                                                                 : "DOM profile " + mode.key();
     // Its own statistics, switched in with the mode.
     if (has_bn && reestimated) {
       if (!net.batchnorm().has(mode.key())) {
@@ -136,12 +142,10 @@ void run_check(const CheckArgs& a) {
                                                      : " equals a plain forward with W") +
                                    " (max relative difference " + number(d) + ")");
     // MACs and sparsity against the stored results.
-    const char* key = mode.is_dom() ? "dom" : "aom";
-    if (!state.results.contains(key)) {
+    if (stored.is_null()) {
       v.skip(name + ": no stored results to compare MACs and sparsity with (unfinished run)");
       continue;
     }
-    const auto& stored = state.results[key];
     const int64_t macs = net.macs(mode).total();
     v.expect(macs == stored.value("macs", int64_t{-1}),
              name + " MACs recomputed " + std::to_string(macs) + ", stored " + stored.value("macs", nlohmann::json()).dump());
@@ -160,16 +164,15 @@ void run_check(const CheckArgs& a) {
     } catch (const Error& e) {
       why_not = e.what();
     }
-    for (const auto& mode : modes) {
-      const std::string name = mode.is_dom() ? "DOM" : "AOM";
+    for (const auto& [mode, stored] : modes) {
+      const std::string name = !mode.is_dom() ? "AOM" : mode == Mode::dom(state.dom_seed) ? "DOM" : "DOM profile " + mode.key();
       if (!net.batchnorm().has(mode.key())) continue;
       if (!why_not.empty()) {
         v.skip(name + " BatchNorm statistics not recomputed: " + why_not + " (pass --data-dir)");
         continue;
       }
-      const auto stored = net.batchnorm().entry(mode.key());
       std::vector<std::vector<torch::Tensor>> kept;
-      for (const auto& layer : stored) {
+      for (const auto& layer : net.batchnorm().entry(mode.key())) {
         kept.emplace_back();
         for (const auto& t : layer) kept.back().push_back(t.clone());
       }

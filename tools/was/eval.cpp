@@ -27,6 +27,8 @@ void run_eval(EvalArgs& a) {
     if (!spec.dom_seeds.empty()) throw Error("--dom-seed and --dom-seeds cannot be combined", "list every seed in --dom-seeds");
     spec.dom_seeds = {a.dom_seed};
   }
+  if (!spec.dom_profiles.empty() && !spec.dom_seeds.empty())
+    throw Error("--dom cannot be combined with --dom-seed or --dom-seeds", "a profile fixes its own draw");
   for (const auto& r : a.rotate) spec.augmentations.push_back(data::TestAugmentation::parse("rotate", r));
   for (const auto& t : a.translate) spec.augmentations.push_back(data::TestAugmentation::parse("translate", t));
   for (const auto& c : a.crop) spec.augmentations.push_back(data::TestAugmentation::parse("crop", c));
@@ -71,6 +73,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--dom-seeds", args->spec.dom_seeds,
                   "several DOM seeds, e.g. 0,1,2,3,4: a DOM profile (mean and spread of top-1, MACs, sparsity)")
       ->delimiter(',')
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--dom", args->spec.dom_profiles, "DOM profiles stored by was dom-search, by name (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--ensemble", args->spec.ensemble,
                   "also evaluate a DOM ensemble averaging the softmax of N draws (seeds d, d+1, ...); its MACs are "

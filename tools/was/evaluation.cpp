@@ -16,13 +16,22 @@
 namespace was::cli {
 namespace {
 
+}  // namespace
+
+std::string mode_label(const Mode& mode) {
+  if (!mode.is_dom()) return "AOM";
+  return "DOM:" + std::to_string(mode.dom_seed) + (mode.policy.empty() ? "" : "/" + mode.policy);
+}
+
+namespace {
+
 nlohmann::json mode_row(Network& net, const Mode& mode, const data::BatchLoader& test, const std::string& batchnorm,
                         int64_t aom_macs) {
   const auto with_mode_bn = evaluate(net, test, mode, true);
   const auto with_training_bn = evaluate(net, test, mode, false);
   const int64_t macs = net.macs(mode).total();
   const auto sparsity = net.sparsity(mode);
-  return {{"mode", mode.is_dom() ? "DOM:" + std::to_string(mode.dom_seed) : "AOM"},
+  return {{"mode", mode_label(mode)},
           {"key", mode.key()},
           {"top1", with_mode_bn.top1()},
           {"top1_training_bn", with_training_bn.top1()},
@@ -67,9 +76,12 @@ void EvalSpec::validate() const {
 nlohmann::json EvalSpec::to_json() const {
   nlohmann::json augs = nlohmann::json::array();
   for (const auto& a : augmentations) augs.push_back(a.to_string());
-  return {{"mode", mode},           {"dom_seeds", dom_seeds},   {"ensemble", ensemble},
+  nlohmann::json j = {{"mode", mode},           {"dom_seeds", dom_seeds},   {"ensemble", ensemble},
           {"robustness", augs},     {"augment_seed", augment_seed}, {"batch_size", batch_size},
           {"bn_batches", bn_batches}, {"test_subset", test_subset}};
+  // Written only when used, so that older evaluations keep matching their spec.
+  if (!dom_profiles.empty()) j["dom_profiles"] = dom_profiles;
+  return j;
 }
 
 EvalSpec EvalSpec::from_json(const nlohmann::json& j) {
@@ -79,6 +91,7 @@ EvalSpec EvalSpec::from_json(const nlohmann::json& j) {
     try {
       if (key == "mode") s.mode = value.get<std::string>();
       else if (key == "dom_seeds") s.dom_seeds = value.get<std::vector<int64_t>>();
+      else if (key == "dom_profiles") s.dom_profiles = value.get<std::vector<std::string>>();
       else if (key == "ensemble") s.ensemble = value.get<int64_t>();
       else if (key == "robustness")
         for (const auto& a : value) s.augmentations.push_back(data::TestAugmentation::parse(a.get<std::string>()));
@@ -119,8 +132,13 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
 
   std::vector<Mode> modes;
   if (spec.mode != "dom") modes.push_back(Mode::aom());
-  if (spec.mode != "aom" && has_dom)
-    for (int64_t s : dom_seeds) modes.push_back(Mode::dom(s));
+  if (spec.mode != "aom" && has_dom) {
+    if (spec.dom_profiles.empty()) {
+      for (int64_t s : dom_seeds) modes.push_back(Mode::dom(s));
+    } else {
+      for (const auto& name : spec.dom_profiles) modes.push_back(profile_mode(state, name));
+    }
+  }
 
   const int64_t aom_macs = net.macs(Mode::aom()).total();
   nlohmann::json out = {{"run", label},
@@ -144,7 +162,8 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
       data::BatchLoader loader(augmented, state.normalization, spec.batch_size, false, 0, false, device);
       for (auto& row : out["modes"]) {
         const Mode mode = Mode::parse(row["key"].get<std::string>());
-        if (mode.is_dom() && mode.dom_seed != dom_seeds.front()) continue;
+        if (mode.is_dom() && !(mode == *std::find_if(modes.begin(), modes.end(), [](const Mode& m) { return m.is_dom(); })))
+          continue;
         const double top1 = evaluate(net, loader, mode, true).top1();
         const auto drop = drop_rate(row["top1"].get<double>(), top1);
         row["robustness"].push_back({{"augmentation", aug.to_string()},
@@ -157,7 +176,7 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
     }
   }
 
-  if (has_dom && spec.mode != "aom" && dom_seeds.size() > 1) {
+  if (has_dom && spec.mode != "aom" && spec.dom_profiles.empty() && dom_seeds.size() > 1) {
     std::vector<double> top1, macs, sparsity;
     for (const auto& row : out["modes"])
       if (row["key"].get<std::string>() != "aom") {

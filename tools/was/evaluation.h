@@ -17,6 +17,7 @@ namespace was::cli {
 struct EvalSpec {
   std::string mode = "both";             ///< aom, dom or both
   std::vector<int64_t> dom_seeds;        ///< empty: the run's stored seed; several: a DOM profile
+  std::vector<std::string> dom_profiles; ///< named profiles stored by `was dom-search` (replace dom_seeds)
   int64_t ensemble = 0;                  ///< > 0: a DOM ensemble of the draws dom_seeds[0], +1, ..., +n-1
   std::vector<data::TestAugmentation> augmentations;  ///< robustness sweep, on AOM and the first DOM seed
   uint64_t augment_seed = 0;             ///< seeds the test-time augmentation draws
@@ -29,6 +30,9 @@ struct EvalSpec {
   nlohmann::json to_json() const;
   static EvalSpec from_json(const nlohmann::json& j);  ///< throws was::Error naming an unknown key
 };
+
+/// "AOM", "DOM:SEED" or "DOM:SEED/POLICY", as the tables name a mode.
+std::string mode_label(const Mode& mode);
 
 /// Evaluates one checkpoint; `label` names it in the output. The result:
 /// {run, checkpoint, model, policy, dataset, test_images, spec,

@@ -14,6 +14,7 @@ struct ExportArgs {
   std::string checkpoint;
   std::string mode = "aom";
   int64_t dom_seed = -1;
+  std::string dom_profile;
   std::string out;
   std::string format = "was";
   bool no_fold = false;
@@ -27,7 +28,12 @@ void run_export(const ExportArgs& a) {
   if (a.out.empty()) throw Error("--out is required", "e.g. --out model.was");
   auto ckpt = load_checkpoint(resolve_checkpoint(a.checkpoint), device);
   Mode mode = Mode::parse(a.mode);
-  if (mode.is_dom()) mode.dom_seed = a.dom_seed >= 0 ? a.dom_seed : ckpt.state.dom_seed;
+  if (!a.dom_profile.empty()) {
+    if (a.dom_seed >= 0) throw Error("--dom and --dom-seed cannot be combined", "a profile fixes its own draw");
+    mode = profile_mode(ckpt.state, a.dom_profile);
+  } else if (mode.is_dom()) {
+    mode.dom_seed = a.dom_seed >= 0 ? a.dom_seed : ckpt.state.dom_seed;
+  }
   const std::string bn = ensure_mode_batchnorm(ckpt, mode, a.data_dir, a.bn_batches, device);
   if (a.format == "pytorch") {
     write_pytorch_state_dict(a.out, *ckpt.network, mode);
@@ -54,6 +60,7 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("checkpoint", args->checkpoint, "checkpoint file or run directory")->required();
   cmd->add_option("--mode", args->mode, "aom or dom")->check(CLI::IsMember({"aom", "dom"}))->capture_default_str();
   cmd->add_option("--dom-seed", args->dom_seed, "DOM seed (default: the one stored with the run)");
+  cmd->add_option("--dom", args->dom_profile, "a DOM profile stored by was dom-search (implies --mode dom)");
   cmd->add_option("--out", args->out, "output file")->required();
   cmd->add_option("--format", args->format,
                   "was: inference file for `was predict`; pytorch: W + BatchNorm statistics for torch.load")

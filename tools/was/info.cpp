@@ -1,4 +1,5 @@
 // `was info`: what a checkpoint holds.
+#include <cstdio>
 #include <iostream>
 
 #include "common.h"
@@ -38,6 +39,10 @@ void run_info(const std::string& arg, bool as_json) {
   std::cout << "\nMACs          AOM " << aom.total();
   if (j.contains("dom_macs")) std::cout << ", DOM " << j["dom_macs"].get<int64_t>();
   std::cout << "\n";
+  for (const auto& p : s.dom_profiles)
+    std::printf("DOM profile   %s: %s, %s, validation top-1 %.2f%% (AOM %.2f%%), %.3f M MACs\n",
+                p.value("name", "").c_str(), p.value("mode", "").c_str(), p.value("objective", "").c_str(),
+                p.value("val_top1", 0.0), p.value("aom_val_top1", 0.0), p.value("macs", 0.0) / 1e6);
   if (!s.results.empty()) std::cout << "results       " << s.results.dump() << "\n";
 }
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common.h"
+#include "plots.h"
 #include "was/error.h"
 #include "was/io/atomic_file.h"
 #include "was/io/checkpoint.h"
@@ -172,47 +173,6 @@ Stat collect(const Group& g, bool dom, const std::string& field) {
 }
 
 // --- plots ----------------------------------------------------------------------------------
-
-class Plots {
- public:
-  Plots(fs::path dir, bool enabled) : dir_(std::move(dir)), enabled_(enabled) {
-    if (enabled_ && std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-      std::cerr << "warning: gnuplot not found, the report has no plots (apt-get install gnuplot-nox)\n";
-      enabled_ = false;
-    }
-  }
-  bool enabled() const { return enabled_; }
-
-  /// Writes `data` next to the plots and renders `script` to NAME.svg;
-  /// returns the Markdown image line, or "" when plots are off or fail.
-  std::string render(const std::string& name, const std::string& title, const std::string& data,
-                     const std::string& script, int height = 520) {
-    if (!enabled_) return "";
-    write_file_atomically((dir_ / (name + ".dat")).string(), data, "plot data");
-    std::ostringstream gp;
-    gp << "set terminal svg size 900," << height << " dynamic font 'Helvetica,13' background '#ffffff'\n"
-       << "set termoption noenhanced\n"
-       << "set output '" << name << ".svg.tmp'\n"
-       << "set title \"" << title << "\"\nset grid\nset key outside right top\n"
-       << "datafile = '" << name << ".dat'\n"
-       << script;
-    const auto gp_path = dir_ / (name + ".gp");
-    write_file_atomically(gp_path.string(), gp.str(), "gnuplot script");
-    // Run inside the report directory: the script names its files relative to it, so it can be rerun there.
-    const std::string cmd = "cd '" + dir_.string() + "' && gnuplot '" + name + ".gp' 2>'" + name + ".log'";
-    if (std::system(cmd.c_str()) != 0) {
-      std::cerr << "warning: gnuplot failed on " << gp_path.string() << " (see " << name << ".log)\n";
-      return "";
-    }
-    fs::rename(dir_ / (name + ".svg.tmp"), dir_ / (name + ".svg"));
-    fs::remove(dir_ / (name + ".log"));
-    return "![" + title + "](" + name + ".svg)\n";
-  }
-
- private:
-  fs::path dir_;
-  bool enabled_;
-};
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 

@@ -41,6 +41,8 @@ struct CifarOptions {
   /// Require the standard record count of every file. Off: any whole number of
   /// records (subsets, tests).
   bool check_counts = true;
+  /// Read only the training files; the test split stays empty, its file unopened.
+  bool training_only = false;
 };
 
 /// Reads one CIFAR-10 file as uint8 [N, 3, 32, 32] and labels [N]. Throws

@@ -18,7 +18,7 @@ constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 /// Loads Fashion-MNIST (60000 train, 10000 test, 1x28x28, 10 classes) from the
 /// four IDX files in `dir`, gzipped or not. The normalisation is the train
 /// split's. Throws was::Error naming the directory or file at fault.
-Split load_fashion_mnist(const std::string& dir = kFashionMnistDir);
+Split load_fashion_mnist(const std::string& dir = kFashionMnistDir, bool training_only = false);
 
 /// Shape and seed of the synthetic task.
 struct SyntheticOptions {
@@ -38,6 +38,9 @@ struct DatasetOptions {
   CifarLabels cifar100_labels = CifarLabels::kFine;  ///< "cifar100": fine (100) or coarse (20) classes
   int64_t image_size = 0;                            ///< "imagefolder": resize to this square size (0: keep)
   int64_t decode_threads = 0;                        ///< "imagefolder": decoding threads (0: every core)
+  /// Load the training split only: the test split comes back empty and its
+  /// files are never opened (what a choice made on held-out data needs).
+  bool training_only = false;
 };
 
 /// The names load_dataset accepts.

@@ -17,6 +17,8 @@ struct ImageFolderOptions {
   int64_t image_size = 0;
   /// Decoding threads; 0 uses every core.
   int64_t threads = 0;
+  /// Read only train/; the test split stays empty, test/ is never listed.
+  bool training_only = false;
 };
 
 /// The class folders of `root`, sorted by name (byte order, as Python's

@@ -33,10 +33,17 @@ struct RunState {
   bool finished = false;
   nlohmann::json history = nlohmann::json::array();  ///< one metrics object per epoch
   nlohmann::json results = nlohmann::json::object();  ///< final evaluation
+  /// Named DOM profiles chosen by `was dom-search`: {name, mode (a Mode key),
+  /// objective, val_top1, aom_val_top1, macs, aom_macs, sparsity_transformed}.
+  nlohmann::json dom_profiles = nlohmann::json::array();
 
   nlohmann::json to_json() const;
   static RunState from_json(const nlohmann::json& j);
 };
+
+/// The mode of the stored DOM profile `name`; throws was::Error listing the
+/// stored names when there is none by that name.
+Mode profile_mode(const RunState& state, const std::string& name);
 
 /// Writes `path` atomically (a temporary file renamed over it): a crash never
 /// leaves a half-written checkpoint, and the previous one stays intact.
