@@ -1,5 +1,11 @@
 #include "was/runtime.h"
 
+#include <c10/util/Logging.h>
+#if defined(C10_USE_GLOG) && __has_include(<glog/logging.h>)
+#include <glog/logging.h>
+#define WAS_HAVE_GLOG 1
+#endif
+
 #include <dlfcn.h>
 #include <malloc.h>
 
@@ -52,6 +58,15 @@ torch::Device parse_device(const std::string& text) {
   if (!device->is_cpu() && !device->is_cuda())
     throw Error("device '" + text + "' is not supported", "use cpu or cuda");
   return *device;
+}
+
+void quiet_backend_logging() {
+  const char* keep = std::getenv("WAS_TORCH_LOG");
+  if (keep != nullptr && *keep != '\0' && *keep != '0') return;
+#ifdef WAS_HAVE_GLOG
+  FLAGS_minloglevel = 3;  // FATAL only
+#endif
+  FLAGS_caffe2_log_level = 3;
 }
 
 }  // namespace was

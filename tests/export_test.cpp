@@ -74,7 +74,7 @@ TEST_F(ExportTest, CompactDomEqualsDomOnEveryModel) {
       if (std::string(policy) != "crop=0.8:1") {
         EXPECT_FALSE(compact.compacted.empty()) << name << " " << policy;
       }
-      EXPECT_TRUE(dense.folded) << name;
+      EXPECT_EQ(dense.folded, name != "small_cnn_plain") << name;  // the one model without BatchNorm
     }
   }
 }

@@ -16,6 +16,10 @@ namespace was {
 /// measuring them).
 bool tune_allocator();
 
+/// Silences LibTorch's own log lines (c10d socket errors, glog warnings):
+/// the tool reports every failure itself, once. WAS_TORCH_LOG=1 keeps them.
+void quiet_backend_logging();
+
 /// Intra-op threads: `threads` > 0, or all cores when 0. Returns the number set.
 int set_threads(int threads);
 

@@ -23,6 +23,7 @@ Registry& registry() {
   static Registry* r = [] {
     auto* reg = new Registry;
     reg->factories["small_cnn"] = [](const ModelConfig& c) { return std::make_shared<SmallCnnImpl>(c); };
+    reg->factories["small_cnn_plain"] = [](const ModelConfig& c) { return std::make_shared<SmallCnnImpl>(c, false); };
     reg->factories["resnet18"] = [](const ModelConfig& c) {
       return std::make_shared<ResNetImpl>(std::vector<int64_t>{2, 2, 2, 2}, c);
     };

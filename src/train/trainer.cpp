@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "was/data/datasets.h"
+#include "was/dist/process_group.h"
 #include "was/data/loader.h"
 #include "was/error.h"
 #include "was/eval/evaluate.h"
@@ -135,7 +136,55 @@ double Trainer::learning_rate_at(int64_t step) const {
   return options_.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(std::max<int64_t>(total, 1))));
 }
 
-std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch) {
+void Trainer::set_process_group(dist::ProcessGroup* group) {
+  group_ = group;
+  if (group_ == nullptr || group_->world_size() == 1) return;
+  const int64_t w = group_->world_size(), n = split_.train.size(), b = options_.batch_size;
+  if (b < w || (n % b != 0 && n % b < w))
+    throw Error("a batch of " + std::to_string(b) + " (or the last one, of " + std::to_string(n % b) +
+                    ") cannot be shared by " + std::to_string(w) + " ranks",
+                "use a --batch-size of at least the world size, and a training set whose last batch is too");
+  // Identical starting points, whatever each rank initialised or loaded.
+  std::vector<torch::Tensor> state;
+  for (const auto& p : network_.module().parameters()) state.push_back(p);
+  for (const auto& buf : network_.module().buffers()) state.push_back(buf);
+  group_->broadcast(state, 0);
+}
+
+bool Trainer::writes() const { return group_ == nullptr || group_->rank() == 0; }
+
+std::pair<data::Batch, double> Trainer::local_share(const data::Batch& global) const {
+  if (group_ == nullptr || group_->world_size() == 1) return {global, 1.0};
+  const int64_t n = global.labels.size(0), w = group_->world_size(), r = group_->rank();
+  const int64_t begin = r * n / w, end = (r + 1) * n / w;
+  data::Batch local{global.images.slice(0, begin, end), global.labels.slice(0, begin, end)};
+  return {local, double(end - begin) / double(n)};
+}
+
+void Trainer::allreduce_gradients() {
+  if (group_ == nullptr || group_->world_size() == 1) return;
+  const auto start = Clock::now();
+  std::vector<torch::Tensor> grads;
+  for (auto& p : network_.module().parameters()) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  group_->allreduce_sum(grads);  // each rank's loss was scaled by its share: the sum is the global mean
+  allreduce_seconds_ += seconds_since(start);
+}
+
+void Trainer::average_batchnorm_statistics() {
+  if (group_ == nullptr || group_->world_size() == 1) return;
+  std::vector<torch::Tensor> stats;
+  for (const auto& item : network_.module().named_buffers())
+    if (item.key().find("running_mean") != std::string::npos || item.key().find("running_var") != std::string::npos)
+      stats.push_back(item.value());
+  group_->allreduce_sum(stats);
+  torch::NoGradGuard no_grad;
+  for (auto& s : stats) s.div_(double(group_->world_size()));
+}
+
+std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, double share) {
   namespace F = torch::nn::functional;
   const auto step = static_cast<uint64_t>(state_.step);
   optimizer_->zero_grad();
@@ -144,7 +193,8 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch) {
     network_.begin_training_step(step);
     const auto logits = network_.forward(batch.images);
     const auto loss = F::cross_entropy(logits, batch.labels);
-    loss.backward();
+    (share == 1.0 ? loss : loss * share).backward();
+    allreduce_gradients();
     optimizer_->step();
     return {loss.item<double>(), logits.detach()};
   }
@@ -156,10 +206,11 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch) {
       network_.begin_training_step(step, k);
       const auto logits = network_.forward(batch.images);
       const auto loss = F::cross_entropy(logits, batch.labels);
-      (loss / double(draws)).backward();
+      (loss * (share / double(draws))).backward();
       total += loss.item<double>();
       if (k == 0) first = logits.detach();
     }
+    allreduce_gradients();
     optimizer_->step();
     return {total / double(draws), first};
   }
@@ -170,28 +221,28 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch) {
     torch::NoGradGuard no_grad;
     auto& bank = network_.batchnorm();
     bank.store(kScoring);  // scoring forwards must not move the running statistics
-    double best_loss = std::numeric_limits<double>::infinity();
+    auto losses = torch::zeros({draws}, torch::kDouble);
     for (int64_t k = 0; k < draws; ++k) {
       network_.begin_training_step(step, k);
-      const double loss = F::cross_entropy(network_.forward(batch.images), batch.labels).item<double>();
-      if (loss < best_loss) {
-        best_loss = loss;
-        best = k;
-      }
+      losses[k] = F::cross_entropy(network_.forward(batch.images), batch.labels).item<double>() * share;
     }
+    // Every rank must pick the same draw: the global batch's losses decide.
+    if (group_ != nullptr) group_->allreduce_sum({losses});
+    best = losses.argmin().item<int64_t>();
     bank.restore(kScoring);
     bank.erase(kScoring);
   }
   network_.begin_training_step(step, best);
   const auto logits = network_.forward(batch.images);
   const auto loss = F::cross_entropy(logits, batch.labels);
-  loss.backward();
+  (share == 1.0 ? loss : loss * share).backward();
+  allreduce_gradients();
   optimizer_->step();
   return {loss.item<double>(), logits.detach()};
 }
 
 void Trainer::save() {
-  if (options_.out_dir.empty()) return;
+  if (options_.out_dir.empty() || !writes()) return;
   save_checkpoint((fs::path(options_.out_dir) / "last.pt").string(), network_, state_, optimizer_.get());
 }
 
@@ -201,12 +252,13 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
                           /*drop_last=*/false, device_,
                           *options_.augment ? data::Augmentation::standard() : data::Augmentation{});
   data::BatchLoader test(split_.test, split_.normalization, kEvalBatch, false, 0, false, device_);
-  if (!options_.out_dir.empty()) fs::create_directories(options_.out_dir);
+  if (!options_.out_dir.empty() && writes()) fs::create_directories(options_.out_dir);
   const int64_t batches = train.batches_per_epoch();
 
   for (int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
     const auto start = Clock::now();
-    Progress progress(options_.progress, epoch, options_.epochs, batches);
+    Progress progress(options_.progress && writes(), epoch, options_.epochs, batches);
+    allreduce_seconds_ = 0.0;
     double loss_sum = 0.0;
     int64_t correct = 0, seen = 0;
     bool stopped = false;
@@ -215,10 +267,10 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
         stopped = true;
         break;
       }
-      const auto batch = train.batch(epoch, b);
+      const auto [batch, share] = local_share(train.batch(epoch, b));
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::SGDOptions&>(group.options()).lr(learning_rate_at(state_.step));
-      const auto [loss, logits] = train_step(batch);
+      const auto [loss, logits] = train_step(batch, share);
       ++state_.step;
       state_.batch = b + 1;
 
@@ -234,6 +286,15 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       save();
       return state_;
     }
+    if (group_ != nullptr && group_->world_size() > 1) {
+      // Every rank reports the global batch, and evaluates with the same statistics.
+      auto totals = torch::tensor({loss_sum, double(correct), double(seen)}, torch::kDouble);
+      group_->allreduce_sum({totals});
+      loss_sum = totals[0].item<double>();
+      correct = static_cast<int64_t>(totals[1].item<double>());
+      seen = static_cast<int64_t>(totals[2].item<double>());
+      average_batchnorm_statistics();
+    }
     const double train_seconds = seconds_since(start);
     state_.epoch = epoch + 1;
     state_.batch = 0;
@@ -245,6 +306,10 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
                               {"train_top1", seen ? 100.0 * double(correct) / double(seen) : 0.0},
                               {"images_per_s", train_seconds > 0 ? double(seen) / train_seconds : 0.0},
                               {"seconds", train_seconds}};
+    if (group_ != nullptr && group_->world_size() > 1) {
+      metrics["world_size"] = group_->world_size();
+      metrics["allreduce_seconds"] = allreduce_seconds_;  // this rank's time inside gradient all-reduces
+    }
     const bool last = state_.epoch == options_.epochs;
     if (split_.validation.size() > 0) {
       // The held-out images: the curves a choice may be made on (training BN, as below).
@@ -267,8 +332,8 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     }
     state_.history.push_back(metrics);
     save();
-    if (!options_.out_dir.empty()) append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.dump());
-    if (on_epoch) on_epoch(metrics);
+    if (!options_.out_dir.empty() && writes()) append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.dump());
+    if (on_epoch && writes()) on_epoch(metrics);
   }
   if (!state_.finished) {  // resumed after the last epoch, before finishing
     finish();
@@ -341,7 +406,8 @@ void Trainer::finish() {
   state_.results = results;
   state_.finished = true;
   network_.set_mode(Mode::aom());
-  if (!options_.out_dir.empty()) write_file_atomically(fs::path(options_.out_dir) / "results.json", results.dump(2) + "\n");
+  if (!options_.out_dir.empty() && writes())
+    write_file_atomically(fs::path(options_.out_dir) / "results.json", results.dump(2) + "\n");
 }
 
 }  // namespace was

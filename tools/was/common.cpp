@@ -28,6 +28,16 @@ data::DatasetOptions dataset_options_of(const RunState& state) {
   return options;
 }
 
+namespace {
+std::vector<std::string>& stored_command_line() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void set_command_line(int argc, char** argv) { stored_command_line().assign(argv, argv + argc); }
+const std::vector<std::string>& command_line() { return stored_command_line(); }
+
 std::string resolve_checkpoint(const std::string& path) {
   if (fs::is_directory(path)) {
     const auto last = fs::path(path) / "last.pt";

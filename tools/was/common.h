@@ -28,6 +28,11 @@ data::DatasetOptions dataset_options_of(const RunState& state);
 /// Accepts a checkpoint file or a run directory holding last.pt.
 std::string resolve_checkpoint(const std::string& path);
 
+/// The process's own command line, kept by main() for `--nproc`, which
+/// starts copies of it.
+void set_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
+
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_info_command(CLI::App& app);

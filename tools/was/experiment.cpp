@@ -139,6 +139,10 @@ Experiment Experiment::load(const std::string& path, const std::string& budget) 
       e.robustness_models = eval["robustness_models"].get<std::vector<std::string>>();
       eval.erase("robustness_models");
     }
+    if (eval.contains("robustness_seeds")) {
+      e.robustness_seeds = eval["robustness_seeds"].get<std::vector<uint64_t>>();
+      eval.erase("robustness_seeds");
+    }
     e.eval = EvalSpec::from_json(eval);
 
     const auto models = models::model_names();
@@ -227,6 +231,7 @@ Json Experiment::to_json() const {
   if (!granularity.empty()) train_all["granularity"] = granularity;
   Json eval_all = eval.to_json();
   if (!robustness_models.empty()) eval_all["robustness_models"] = robustness_models;
+  if (!robustness_seeds.empty()) eval_all["robustness_seeds"] = robustness_seeds;
   return {{"name", name},         {"description", description}, {"budget", budget},    {"models", models},
           {"policies", policy_list}, {"datasets", datasets},       {"seeds", seeds},      {"data_dirs", data_dirs},
           {"train", train_all},   {"eval", eval_all}};
@@ -357,8 +362,10 @@ void run_experiment(ExperimentArgs& a) {
 
     const auto eval_path = dir / "eval.json";
     EvalSpec spec = e.eval;
-    const bool robust = e.robustness_models.empty() ||
-                        std::count(e.robustness_models.begin(), e.robustness_models.end(), cell.model) > 0;
+    const bool robust =
+        (e.robustness_models.empty() ||
+         std::count(e.robustness_models.begin(), e.robustness_models.end(), cell.model) > 0) &&
+        (e.robustness_seeds.empty() || std::count(e.robustness_seeds.begin(), e.robustness_seeds.end(), cell.seed) > 0);
     if (!robust) spec.augmentations.clear();
     Json evaluation;
     if (fs::exists(eval_path)) {

@@ -30,6 +30,7 @@ struct Experiment {
   std::string granularity;
   EvalSpec eval;
   std::vector<std::string> robustness_models;  ///< models that get the robustness sweep (empty: all)
+  std::vector<uint64_t> robustness_seeds;      ///< seeds that get it (empty: all)
 
   /// Reads `path`; `budget` is "" (the full protocol), a name from the file's
   /// "budgets", or a factor in (0, 1] that scales the epochs. Throws

@@ -19,6 +19,8 @@ void add_dom_search_command(CLI::App& app);
 int main(int argc, char** argv) {
   // Before any large allocation: keep LibTorch's buffers off mmap/munmap.
   was::tune_allocator();
+  was::cli::set_command_line(argc, argv);
+  was::quiet_backend_logging();
 
   CLI::App app{
       "was: train convolutional networks with the Weight Augmentation Strategy and serve one set of weights in "

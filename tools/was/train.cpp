@@ -1,6 +1,16 @@
-// `was train`: train a network, with or without WAS, and evaluate both modes.
+// `was train`: train a network, with or without WAS, and evaluate both modes;
+// on several processes with --nproc, or --rank/--world-size across hosts.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "train.h"
 #include "was/data/loader.h"
@@ -38,6 +48,12 @@ void print_results(const RunState& state, const std::string& out_dir) {
 }  // namespace
 
 RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
+  const auto given = [&](const char* flag) {
+    return std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end();
+  };
+  a.rendezvous.read_environment(given("--rank"), given("--world-size"), given("--master-addr"), given("--master-port"));
+  a.rendezvous.validate();
+  const bool lead = a.rendezvous.rank == 0;  // rank 0 (or a single process) talks and writes
   const torch::Device device = a.runtime.apply();
   a.options.progress = !a.no_progress;
 
@@ -133,17 +149,115 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
 
   Trainer trainer(*network, normalised, a.options, state, device);
   if (checkpoint) trainer.restore_optimizer(*checkpoint);
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (a.rendezvous.distributed()) {
+    group = std::make_unique<dist::ProcessGroup>(a.rendezvous);
+    trainer.set_process_group(group.get());
+  }
   const bool augment = a.options.augment.value_or(data::augments_by_default(a.dataset));
-  std::cerr << "training " << state.model.name << " on " << a.dataset << " (" << split.train.size()
+  if (lead)
+    std::cerr << "training " << state.model.name << " on " << a.dataset << " (" << split.train.size()
             << " images, augmentation " << (augment ? data::Augmentation::standard().to_string() : "none")
             << "), policy " << state.policy << ", " << torch::get_num_threads() << " threads, out "
-            << a.out << "\n";
+            << a.out
+            << (group ? ", rank 0 of " + std::to_string(a.rendezvous.world_size) + " (data-parallel)" : "") << "\n";
   const auto final_state = trainer.run([&a](const nlohmann::json& metrics) {
     if (a.print_epochs) std::cout << metrics.dump() << std::endl;
   });
-  if (final_state.finished) print_results(final_state, a.out);
+  if (group) {
+    // Every rank must hold the same weights; the digests let anyone check.
+    std::fprintf(stderr, "rank %lld/%lld: weights digest %016llx\n", (long long)a.rendezvous.rank,
+                 (long long)a.rendezvous.world_size, (unsigned long long)dist::weights_digest(network->module()));
+  }
+  if (final_state.finished && lead) print_results(final_state, a.out);
   return final_state;
 }
+
+namespace {
+
+/// A free TCP port on the loopback interface, for a local rendezvous.
+int64_t free_local_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw Error("could not find a free local port for the rendezvous", "pass --master-port");
+  }
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+/// `--nproc N`: this command line again, N times, as ranks 0..N-1 on this
+/// machine; waits for all, and stops the others as soon as one fails.
+void launch_local_ranks(const TrainArgs& a, const std::vector<std::string>& explicit_flags) {
+  const auto given = [&](const char* flag) {
+    return std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end();
+  };
+  if (given("--rank") || given("--world-size"))
+    throw Error("--nproc starts its own ranks: drop --rank and --world-size");
+  const int64_t port = given("--master-port") ? a.rendezvous.master_port : free_local_port();
+  std::vector<std::string> args;
+  const auto& original = command_line();
+  for (size_t i = 0; i < original.size(); ++i) {
+    if (original[i] == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (original[i].rfind("--nproc=", 0) == 0) continue;
+    args.push_back(original[i]);
+  }
+  // Threads: the cores shared among the local ranks, unless told otherwise.
+  if (!given("--threads")) {
+    const int64_t cores = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
+    args.push_back("--threads");
+    args.push_back(std::to_string(std::max<int64_t>(1, cores / a.nproc)));
+  }
+  std::vector<pid_t> pids;
+  for (int64_t rank = 0; rank < a.nproc; ++rank) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error("could not start rank " + std::to_string(rank) + ": fork failed");
+    if (pid == 0) {
+      ::setenv("RANK", std::to_string(rank).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(a.nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      std::vector<char*> argv;
+      for (auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
+      argv.push_back(nullptr);
+      ::execv("/proc/self/exe", argv.data());
+      std::_Exit(127);
+    }
+    pids.push_back(pid);
+  }
+  std::string failure;
+  size_t running = pids.size();
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = ::wait(&status);
+    if (pid < 0) break;
+    --running;
+    const auto rank = std::find(pids.begin(), pids.end(), pid) - pids.begin();
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok && failure.empty()) {
+      failure = "rank " + std::to_string(rank) + " " +
+                (WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                                     : "exited with status " + std::to_string(WEXITSTATUS(status)));
+      for (size_t r = 0; r < pids.size(); ++r)
+        if (pids[r] != pid) ::kill(pids[r], SIGTERM);  // the rest could only wait for it
+    }
+  }
+  if (!failure.empty())
+    throw Error("data-parallel training stopped: " + failure,
+                "the last complete checkpoint is intact; fix the cause and restart with --resume");
+}
+
+}  // namespace
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
@@ -203,6 +317,20 @@ void add_train_command(CLI::App& app) {
                   "loss, the paper's competition)")
       ->check(CLI::IsMember({"mean", "min"}))
       ->capture_default_str();
+  cmd->add_option("--nproc", args->nproc,
+                  "data-parallel: start N processes on this machine (threads split among them), gradients "
+                  "all-reduced over Gloo")
+      ->check(CLI::Range(int64_t{1}, int64_t{256}));
+  cmd->add_option("--rank", args->rendezvous.rank, "data-parallel: this process's rank (or RANK)");
+  cmd->add_option("--world-size", args->rendezvous.world_size,
+                  "data-parallel: number of processes in all (or WORLD_SIZE)");
+  cmd->add_option("--master-addr", args->rendezvous.master_addr, "data-parallel: rank 0's host (or MASTER_ADDR)")
+      ->capture_default_str();
+  cmd->add_option("--master-port", args->rendezvous.master_port, "data-parallel: rank 0's port (or MASTER_PORT)")
+      ->capture_default_str();
+  cmd->add_option("--dist-timeout", args->rendezvous.timeout_s,
+                  "data-parallel: seconds before a missing or silent rank stops the others")
+      ->capture_default_str();
   cmd->add_option("--max-steps", args->options.max_steps, "stop (resumably) after N steps in total (0: no limit)");
   cmd->add_option("--out", args->out, "run directory for last.pt, metrics.jsonl, results.json "
                                       "(default runs/MODEL-POLICY-sSEED)");
@@ -213,7 +341,8 @@ void add_train_command(CLI::App& app) {
     std::vector<std::string> given;
     for (const auto* opt : cmd->get_options())
       if (opt->count() > 0) given.push_back(opt->get_name());
-    run_train(*args, given);
+    if (args->nproc > 1) launch_local_ranks(*args, given);
+    else run_train(*args, given);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common.h"
+#include "was/dist/process_group.h"
 #include "was/io/checkpoint.h"
 #include "was/train/trainer.h"
 
@@ -28,6 +29,8 @@ struct TrainArgs {
   bool print_epochs = true;  ///< one JSON line per epoch on stdout
   TrainOptions options;
   RuntimeOptions runtime;
+  int64_t nproc = 1;             ///< > 1: start this many local ranks (a launcher)
+  dist::Rendezvous rendezvous;   ///< this process's rank, when data-parallel
 };
 
 /// Trains a fresh run, or continues `a.resume`; `explicit_flags` are the

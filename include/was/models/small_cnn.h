@@ -9,7 +9,10 @@ namespace was::models {
 
 class SmallCnnImpl : public ClassifierImpl {
  public:
-  explicit SmallCnnImpl(const ModelConfig& config);
+  /// `batchnorm` false ("small_cnn_plain") gives biased convolutions and no
+  /// BatchNorm: a model whose training step does not depend on how a batch
+  /// is split, for data-parallel equivalence tests.
+  explicit SmallCnnImpl(const ModelConfig& config, bool batchnorm = true);
   torch::Tensor forward(torch::Tensor x) override;
   std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs() const override {
     return conv_batchnorm_pairs_by_layout(*this);

@@ -16,6 +16,10 @@
 
 namespace was {
 
+namespace dist {
+class ProcessGroup;
+}
+
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t batch_size = 128;
@@ -73,6 +77,13 @@ class Trainer {
   Trainer(Network& network, const data::Split& split, TrainOptions options, RunState state,
           torch::Device device = torch::kCPU);
 
+  /// Data-parallel training: this process is one rank of `group` (not owned).
+  /// Every rank draws the same shadow weights (the streams depend on the step
+  /// only), trains on its share of each global batch, and all-reduces the
+  /// gradients; BatchNorm statistics are per rank in training and averaged at
+  /// every epoch end, so every rank evaluates identically. Rank 0 alone writes.
+  void set_process_group(dist::ProcessGroup* group);
+
   /// Continues from a checkpoint: its optimiser state replaces the fresh one.
   void restore_optimizer(Checkpoint& checkpoint) { checkpoint.restore_optimizer(*optimizer_); }
 
@@ -92,7 +103,12 @@ class Trainer {
   void save();
   /// One optimiser step on `batch` with options_.draws shadow-weight draws;
   /// returns the loss and the logits the step's statistics are counted on.
-  std::pair<double, torch::Tensor> train_step(const data::Batch& batch);
+  std::pair<double, torch::Tensor> train_step(const data::Batch& batch, double share);
+  /// This rank's rows of a global batch, and their share of it.
+  std::pair<data::Batch, double> local_share(const data::Batch& global) const;
+  void allreduce_gradients();
+  void average_batchnorm_statistics();
+  bool writes() const;
 
   Network& network_;
   const data::Split& split_;
@@ -100,6 +116,8 @@ class Trainer {
   RunState state_;
   torch::Device device_;
   std::unique_ptr<torch::optim::SGD> optimizer_;
+  dist::ProcessGroup* group_ = nullptr;
+  double allreduce_seconds_ = 0.0;  ///< in the current epoch
 };
 
 }  // namespace was

@@ -1,0 +1,62 @@
+// Data-parallel training across processes and hosts on PyTorch's own
+// distributed engine (c10d): rendezvous through a TCPStore, collectives over
+// Gloo. The c10d and Gloo headers stay inside src/dist/.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace was::dist {
+
+/// Where the processes of a run meet: as PyTorch's launchers name them
+/// (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+struct Rendezvous {
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int64_t master_port = 29500;
+  int64_t timeout_s = 60;  ///< rendezvous and every collective give up after this
+
+  bool distributed() const { return world_size > 1; }
+  /// Fields not given on the command line (`given`) from the environment
+  /// variables RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.
+  void read_environment(bool rank_given, bool world_given, bool addr_given, bool port_given);
+  /// Throws was::Error naming the bad value.
+  void validate() const;
+};
+
+/// One process's membership in the group. Every failure (a peer that died or
+/// hangs, a port in use, a master that does not answer) surfaces as a
+/// was::Error naming this rank, within the timeout.
+class ProcessGroup {
+ public:
+  explicit ProcessGroup(const Rendezvous& rendezvous);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int64_t rank() const { return rendezvous_.rank; }
+  int64_t world_size() const { return rendezvous_.world_size; }
+
+  /// Sums the tensors in place across ranks, packed into one flat bucket
+  /// (one all-reduce instead of one per tensor).
+  void allreduce_sum(const std::vector<torch::Tensor>& tensors);
+  /// Copies `root`'s tensors into every rank's, in place.
+  void broadcast(const std::vector<torch::Tensor>& tensors, int64_t root = 0);
+  void barrier();
+
+ private:
+  struct Impl;
+  Rendezvous rendezvous_;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A stable 64-bit digest of the module's parameters and buffers (bytes in
+/// order), for checking that ranks hold bit-identical weights.
+uint64_t weights_digest(torch::nn::Module& module);
+
+}  // namespace was::dist
