@@ -1,7 +1,13 @@
 #include "was/dist/process_group.h"
 
+// c10d with Gloo is in Debian's LibTorch (with libgloo-dev for its headers);
+// a LibTorch without it still builds, and says so when asked to distribute.
+#if defined(USE_C10D_GLOO) && __has_include(<gloo/rendezvous/store.h>) && \
+    __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>)
+#define WAS_HAVE_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -51,6 +57,8 @@ void Rendezvous::validate() const {
   if (master_addr.empty()) throw Error("--master-addr must not be empty");
   if (timeout_s < 1) throw Error("--dist-timeout must be at least 1 second");
 }
+
+#ifdef WAS_HAVE_GLOO
 
 struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::Store> store;
@@ -140,6 +148,21 @@ void ProcessGroup::broadcast(const std::vector<torch::Tensor>& tensors, int64_t 
     }
   }
 }
+
+#else  // no Gloo in this LibTorch
+
+struct ProcessGroup::Impl {};
+
+ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r) {
+  r.validate();
+  throw Error("this build of was has no data-parallel support (LibTorch without c10d/Gloo)",
+              "build against Debian's libtorch-dev with libgloo-dev installed, or train in one process");
+}
+ProcessGroup::~ProcessGroup() = default;
+void ProcessGroup::allreduce_sum(const std::vector<torch::Tensor>&) {}
+void ProcessGroup::broadcast(const std::vector<torch::Tensor>&, int64_t) {}
+
+#endif  // WAS_HAVE_GLOO
 
 void ProcessGroup::barrier() {
   if (world_size() == 1) return;
