@@ -252,8 +252,11 @@ std::string robustness_plot(Plots& plots, const std::string& model, const std::s
                             const std::vector<Group>& groups) {
   std::ostringstream data;
   std::vector<std::string> titles;
+  std::vector<int> colours;  // one per policy: AOM solid, DOM dashed in the same colour
+  int policy_index = 0;
   for (const auto& g : groups) {
     if (g.model != model) continue;
+    ++policy_index;
     for (bool dom : {false, true}) {
       std::map<double, Stat> by_strength;
       for (const auto* r : g.runs)
@@ -265,6 +268,7 @@ std::string robustness_plot(Plots& plots, const std::string& model, const std::s
       for (auto& [strength, s] : by_strength) data << strength << " " << s.mean() << " " << s.sd() << "\n";
       data << "\n\n";
       titles.push_back(g.label + (dom ? " DOM" : " AOM"));
+      colours.push_back(policy_index);
     }
   }
   if (titles.empty()) return "";
@@ -274,7 +278,7 @@ std::string robustness_plot(Plots& plots, const std::string& model, const std::s
   std::ostringstream gp;
   gp << "set xlabel '" << xlabel << "'\nset ylabel 'top-1 drop rate (%, relative to clean)'\nplot ";
   for (size_t i = 0; i < titles.size(); ++i)
-    gp << (i ? ", " : "") << "datafile index " << i << " using 1:2 with linespoints lw 2 pt 7 lc " << i / 2 + 1
+    gp << (i ? ", " : "") << "datafile index " << i << " using 1:2 with linespoints lw 2 pt 7 lc " << colours[i]
        << " dt " << (titles[i].find(" DOM") != std::string::npos ? 2 : 1) << " title " << quoted(titles[i]);
   gp << "\n";
   return plots.render("robustness-" + model + "-" + kind, model + ": top-1 drop under test-time " + kind, data.str(),
@@ -293,8 +297,15 @@ std::string kernels_plot(Plots& plots, const RunRecord& run) {
   }
   auto& net = *ckpt.network;
   if (!net.shadow().enabled()) return "";
-  const auto& layer = net.shadow().layers().front();
   torch::NoGradGuard no_grad;
+  // The first layer the DOM draw changes: an untouched kernel shows nothing.
+  const auto* chosen = &net.shadow().layers().front();
+  for (const auto& l : net.shadow().layers())
+    if (!torch::equal(l.plain_weight(), l.dom_weight(ckpt.state.dom_seed))) {
+      chosen = &l;
+      break;
+    }
+  const auto& layer = *chosen;
   const auto pw = layer.plain_weight().detach().to(torch::kCPU).to(torch::kDouble);
   const auto sw = layer.dom_weight(ckpt.state.dom_seed).to(torch::kCPU).to(torch::kDouble);
   const int64_t count = std::min<int64_t>(8, pw.size(0)), kh = pw.size(2), kw = pw.size(3);
@@ -519,11 +530,17 @@ void run_report(const ReportArgs& a) {
     for (const auto& model : models) {
       md << curves_plot(plots, model, groups) << "\n" << macs_plot(plots, model, groups) << "\n";
       for (const std::string kind : {"rotate", "translate", "crop"}) md << robustness_plot(plots, model, kind, groups);
+      // Kernels of the model's sparsest DOM: the clearest picture of what a draw does.
+      const RunRecord* sparsest = nullptr;
+      double most = -1.0;
       for (const auto& r : runs)
-        if (r.model == model && r.policy != "none") {
-          md << "\n" << kernels_plot(plots, r);
-          break;
-        }
+        if (r.model == model && r.policy != "none")
+          if (const Json* m = mode_of(r.eval, true))
+            if (m->value("sparsity_transformed", 0.0) > most) {
+              most = m->value("sparsity_transformed", 0.0);
+              sparsest = &r;
+            }
+      if (sparsest) md << "\n" << kernels_plot(plots, *sparsest);
       md << "\n";
     }
   }
