@@ -102,17 +102,21 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
 
 ProcessGroup::~ProcessGroup() = default;
 
-void ProcessGroup::allreduce_sum(const std::vector<torch::Tensor>& tensors) {
-  if (world_size() == 1) return;
+namespace {
+
+/// Runs `collective` on one flat bucket per dtype of `tensors`, then copies
+/// the bucket back into them; a failure becomes a was::Error naming `rank`.
+template <typename Collective>
+void bucketed(const std::vector<torch::Tensor>& tensors, int64_t rank, const char* what, Collective collective) {
   torch::NoGradGuard no_grad;
   for (auto& [dtype, group] : by_dtype(tensors)) {
     std::vector<torch::Tensor> flat_parts;
     for (const auto& t : group) flat_parts.push_back(t.detach().reshape({-1}));
     std::vector<at::Tensor> bucket = {torch::cat(flat_parts)};
     try {
-      impl_->group->allreduce(bucket)->wait();
+      collective(bucket)->wait();
     } catch (const std::exception& e) {
-      throw Error("rank " + std::to_string(rank()) + ": lost the other ranks during an all-reduce (" +
+      throw Error("rank " + std::to_string(rank) + ": lost the other ranks during " + what + " (" +
                       std::string(e.what()).substr(0, 200) + ")",
                   "a rank died or hangs; the last complete checkpoint is intact: restart with --resume");
     }
@@ -125,28 +129,19 @@ void ProcessGroup::allreduce_sum(const std::vector<torch::Tensor>& tensors) {
   }
 }
 
+}  // namespace
+
+void ProcessGroup::allreduce_sum(const std::vector<torch::Tensor>& tensors) {
+  if (world_size() == 1) return;
+  bucketed(tensors, rank(), "an all-reduce", [&](std::vector<at::Tensor>& b) { return impl_->group->allreduce(b); });
+}
+
 void ProcessGroup::broadcast(const std::vector<torch::Tensor>& tensors, int64_t root) {
   if (world_size() == 1) return;
-  torch::NoGradGuard no_grad;
-  for (auto& [dtype, group] : by_dtype(tensors)) {
-    std::vector<torch::Tensor> flat_parts;
-    for (const auto& t : group) flat_parts.push_back(t.detach().reshape({-1}));
-    std::vector<at::Tensor> bucket = {torch::cat(flat_parts)};
-    c10d::BroadcastOptions options;
-    options.rootRank = static_cast<int64_t>(root);
-    try {
-      impl_->group->broadcast(bucket, options)->wait();
-    } catch (const std::exception& e) {
-      throw Error("rank " + std::to_string(rank()) + ": lost the other ranks during a broadcast (" +
-                  std::string(e.what()).substr(0, 200) + ")");
-    }
-    int64_t offset = 0;
-    for (const auto& t : group) {
-      const int64_t n = t.numel();
-      t.detach().copy_(bucket[0].slice(0, offset, offset + n).view(t.sizes()));
-      offset += n;
-    }
-  }
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  bucketed(tensors, rank(), "a broadcast",
+           [&](std::vector<at::Tensor>& b) { return impl_->group->broadcast(b, options); });
 }
 
 #else  // no Gloo in this LibTorch

@@ -189,15 +189,17 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
   const auto step = static_cast<uint64_t>(state_.step);
   optimizer_->zero_grad();
   const int64_t draws = network_.shadow().enabled() ? options_.draws : 1;  // a baseline has one weight
-  if (draws == 1) {
-    network_.begin_training_step(step);
+  // One draw forward and backward, the gradients combined across ranks, one update.
+  const auto train_on_draw = [&](int64_t draw) -> std::pair<double, torch::Tensor> {
+    network_.begin_training_step(step, draw);
     const auto logits = network_.forward(batch.images);
     const auto loss = F::cross_entropy(logits, batch.labels);
     (share == 1.0 ? loss : loss * share).backward();
     allreduce_gradients();
     optimizer_->step();
     return {loss.item<double>(), logits.detach()};
-  }
+  };
+  if (draws == 1) return train_on_draw(0);
   if (options_.combine == "mean") {
     // Gradients of the K losses accumulate: the mean's gradient, one graph at a time.
     double total = 0.0;
@@ -232,13 +234,7 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
     bank.restore(kScoring);
     bank.erase(kScoring);
   }
-  network_.begin_training_step(step, best);
-  const auto logits = network_.forward(batch.images);
-  const auto loss = F::cross_entropy(logits, batch.labels);
-  (share == 1.0 ? loss : loss * share).backward();
-  allreduce_gradients();
-  optimizer_->step();
-  return {loss.item<double>(), logits.detach()};
+  return train_on_draw(best);
 }
 
 void Trainer::save() {
