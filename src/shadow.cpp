@@ -3,6 +3,7 @@
 #include <set>
 
 #include "was/error.h"
+#include "was/nn/compact.h"
 
 namespace was {
 
@@ -155,6 +156,11 @@ void ShadowWeights::draw_for_training(uint64_t step) {
       self_managed_[i]->set_step(step);
       continue;
     }
+    if (auto* zoo = dynamic_cast<CompactableConv2dImpl*>(&layers_[i].conv())) {
+      zoo->weight = layers_[i].plain_weight();
+      zoo->set_training_weight([layer = layers_[i], seed = seed_, step] { return layer.training_weight(seed, step); });
+      continue;
+    }
     layers_[i].conv().weight = layers_[i].training_weight(seed_, step);
   }
 }
@@ -166,6 +172,7 @@ void ShadowWeights::use_mode(const Mode& mode) {
       self_managed_[i]->set_mode(mode);
       continue;
     }
+    if (auto* zoo = dynamic_cast<CompactableConv2dImpl*>(&layers_[i].conv())) zoo->set_training_weight(nullptr);
     layers_[i].conv().weight = layers_[i].weight_for(mode);
   }
 }

@@ -78,7 +78,8 @@ TEST_F(DistributedTest, TwoRanksMatchOneProcessOnTheSameGlobalBatches) {
   // Without BatchNorm a step does not depend on how the batch is split.
   const auto one = run(training("small_cnn_plain", "one") + " --threads 1");
   ASSERT_EQ(one.code, 0) << one.err;
-  const auto two = run(training("small_cnn_plain", "two") + " --nproc 2");
+  // Small buckets: several all-reduces, started while backward runs.
+  const auto two = run(training("small_cnn_plain", "two") + " --nproc 2 --bucket-mb 0.05");
   ASSERT_EQ(two.code, 0) << two.err;
   const auto d = digests(two.err);
   ASSERT_EQ(std::count(two.err.begin(), two.err.end(), '\n') > 0, true);

@@ -101,8 +101,15 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
 }
 
 ProcessGroup::~ProcessGroup() = default;
+bool ProcessGroup::supported() { return true; }
 
 namespace {
+
+[[noreturn]] void throw_lost_peers(int64_t rank, const char* what, const std::exception& e) {
+  throw Error("rank " + std::to_string(rank) + ": lost the other ranks during " + what + " (" +
+                  std::string(e.what()).substr(0, 200) + ")",
+              "a rank died or hangs; the last complete checkpoint is intact: restart with --resume");
+}
 
 /// Runs `collective` on one flat bucket per dtype of `tensors`, then copies
 /// the bucket back into them; a failure becomes a was::Error naming `rank`.
@@ -116,9 +123,7 @@ void bucketed(const std::vector<torch::Tensor>& tensors, int64_t rank, const cha
     try {
       collective(bucket)->wait();
     } catch (const std::exception& e) {
-      throw Error("rank " + std::to_string(rank) + ": lost the other ranks during " + what + " (" +
-                      std::string(e.what()).substr(0, 200) + ")",
-                  "a rank died or hangs; the last complete checkpoint is intact: restart with --resume");
+      throw_lost_peers(rank, what, e);
     }
     int64_t offset = 0;
     for (const auto& t : group) {
@@ -134,6 +139,26 @@ void bucketed(const std::vector<torch::Tensor>& tensors, int64_t rank, const cha
 void ProcessGroup::allreduce_sum(const std::vector<torch::Tensor>& tensors) {
   if (world_size() == 1) return;
   bucketed(tensors, rank(), "an all-reduce", [&](std::vector<at::Tensor>& b) { return impl_->group->allreduce(b); });
+}
+
+PendingCollective ProcessGroup::allreduce_sum_async(const torch::Tensor& flat) {
+  if (world_size() == 1) return {};
+  TORCH_CHECK(flat.is_contiguous(), "allreduce_sum_async: the tensor must be contiguous");
+  std::vector<at::Tensor> bucket = {flat};
+  c10::intrusive_ptr<c10d::Work> work;
+  try {
+    work = impl_->group->allreduce(bucket);
+  } catch (const std::exception& e) {
+    throw_lost_peers(rank(), "an all-reduce", e);
+  }
+  const int64_t me = rank();
+  return PendingCollective([work, me] {
+    try {
+      work->wait();
+    } catch (const std::exception& e) {
+      throw_lost_peers(me, "an all-reduce", e);
+    }
+  });
 }
 
 void ProcessGroup::broadcast(const std::vector<torch::Tensor>& tensors, int64_t root) {
@@ -154,7 +179,9 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r) {
               "build against Debian's libtorch-dev with libgloo-dev installed, or train in one process");
 }
 ProcessGroup::~ProcessGroup() = default;
+bool ProcessGroup::supported() { return false; }
 void ProcessGroup::allreduce_sum(const std::vector<torch::Tensor>&) {}
+PendingCollective ProcessGroup::allreduce_sum_async(const torch::Tensor&) { return {}; }
 void ProcessGroup::broadcast(const std::vector<torch::Tensor>&, int64_t) {}
 
 #endif  // WAS_HAVE_GLOO

@@ -142,8 +142,8 @@ torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& 
 }
 
 torch::Tensor CompactableConv2dImpl::forward(const torch::Tensor& input) {
-  if (plan_ && !is_training()) return run_compact(*plan_, *this, input);
-  return _conv_forward(input, weight);
+  if (!is_training()) return plan_ ? run_compact(*plan_, *this, input) : _conv_forward(input, weight);
+  return _conv_forward(input, training_weight_ ? training_weight_() : weight);
 }
 
 void CompactableConv2dImpl::pretty_print(std::ostream& stream) const {

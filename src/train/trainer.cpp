@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "was/data/datasets.h"
+#include "was/dist/gradient_reducer.h"
 #include "was/dist/process_group.h"
 #include "was/data/loader.h"
 #include "was/error.h"
@@ -136,8 +137,9 @@ double Trainer::learning_rate_at(int64_t step) const {
   return options_.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(std::max<int64_t>(total, 1))));
 }
 
-void Trainer::set_process_group(dist::ProcessGroup* group) {
+void Trainer::set_process_group(dist::ProcessGroup* group, int64_t bucket_bytes) {
   group_ = group;
+  reducer_.reset();
   if (group_ == nullptr || group_->world_size() == 1) return;
   const int64_t w = group_->world_size(), n = split_.train.size(), b = options_.batch_size;
   if (b < w || (n % b != 0 && n % b < w))
@@ -149,6 +151,7 @@ void Trainer::set_process_group(dist::ProcessGroup* group) {
   for (const auto& p : network_.module().parameters()) state.push_back(p);
   for (const auto& buf : network_.module().buffers()) state.push_back(buf);
   group_->broadcast(state, 0);
+  reducer_ = std::make_unique<dist::GradientReducer>(*group_, network_.module().parameters(), bucket_bytes);
 }
 
 bool Trainer::writes() const { return group_ == nullptr || group_->rank() == 0; }
@@ -161,16 +164,13 @@ std::pair<data::Batch, double> Trainer::local_share(const data::Batch& global) c
   return {local, double(end - begin) / double(n)};
 }
 
-void Trainer::allreduce_gradients() {
-  if (group_ == nullptr || group_->world_size() == 1) return;
-  const auto start = Clock::now();
-  std::vector<torch::Tensor> grads;
-  for (auto& p : network_.module().parameters()) {
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    grads.push_back(p.grad());
-  }
-  group_->allreduce_sum(grads);  // each rank's loss was scaled by its share: the sum is the global mean
-  allreduce_seconds_ += seconds_since(start);
+void Trainer::begin_gradient_reduction() {
+  if (reducer_) reducer_->prepare();
+}
+
+void Trainer::finish_gradient_reduction() {
+  // Each rank's loss was scaled by its share: the sum is the global mean.
+  if (reducer_) allreduce_seconds_ += reducer_->finish();
 }
 
 void Trainer::average_batchnorm_statistics() {
@@ -194,8 +194,9 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
     network_.begin_training_step(step, draw);
     const auto logits = network_.forward(batch.images);
     const auto loss = F::cross_entropy(logits, batch.labels);
+    begin_gradient_reduction();
     (share == 1.0 ? loss : loss * share).backward();
-    allreduce_gradients();
+    finish_gradient_reduction();
     optimizer_->step();
     return {loss.item<double>(), logits.detach()};
   };
@@ -208,11 +209,12 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
       network_.begin_training_step(step, k);
       const auto logits = network_.forward(batch.images);
       const auto loss = F::cross_entropy(logits, batch.labels);
+      if (k == draws - 1) begin_gradient_reduction();
       (loss * (share / double(draws))).backward();
       total += loss.item<double>();
       if (k == 0) first = logits.detach();
     }
-    allreduce_gradients();
+    finish_gradient_reduction();
     optimizer_->step();
     return {total / double(draws), first};
   }
@@ -304,7 +306,7 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
                               {"seconds", train_seconds}};
     if (group_ != nullptr && group_->world_size() > 1) {
       metrics["world_size"] = group_->world_size();
-      metrics["allreduce_seconds"] = allreduce_seconds_;  // this rank's time inside gradient all-reduces
+      metrics["allreduce_seconds"] = allreduce_seconds_;  // this rank's wait for gradient all-reduces after backward
     }
     const bool last = state_.epoch == options_.epochs;
     if (split_.validation.size() > 0) {

@@ -152,7 +152,7 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
   std::unique_ptr<dist::ProcessGroup> group;
   if (a.rendezvous.distributed()) {
     group = std::make_unique<dist::ProcessGroup>(a.rendezvous);
-    trainer.set_process_group(group.get());
+    trainer.set_process_group(group.get(), static_cast<int64_t>(a.bucket_mb * double(1 << 20)));
   }
   const bool augment = a.options.augment.value_or(data::augments_by_default(a.dataset));
   if (lead)
@@ -330,6 +330,11 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--dist-timeout", args->rendezvous.timeout_s,
                   "data-parallel: seconds before a missing or silent rank stops the others")
+      ->capture_default_str();
+  cmd->add_option("--bucket-mb", args->bucket_mb,
+                  "data-parallel: gradients travel in buckets of this many MiB, each all-reduced as soon as "
+                  "backward has filled it (0: one bucket after backward)")
+      ->check(CLI::Range(0.0, 4096.0))
       ->capture_default_str();
   cmd->add_option("--max-steps", args->options.max_steps, "stop (resumably) after N steps in total (0: no limit)");
   cmd->add_option("--out", args->out, "run directory for last.pt, metrics.jsonl, results.json "

@@ -31,6 +31,7 @@ struct TrainArgs {
   RuntimeOptions runtime;
   int64_t nproc = 1;             ///< > 1: start this many local ranks (a launcher)
   dist::Rendezvous rendezvous;   ///< this process's rank, when data-parallel
+  double bucket_mb = double(dist::kDefaultBucketBytes) / double(1 << 20);  ///< gradient bucket size
 };
 
 /// Trains a fresh run, or continues `a.resume`; `explicit_flags` are the

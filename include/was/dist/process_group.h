@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,24 @@ struct Rendezvous {
   void validate() const;
 };
 
+/// A collective in flight: wait() blocks until it is done and throws
+/// was::Error, naming the rank, if a peer was lost.
+class PendingCollective {
+ public:
+  PendingCollective() = default;
+  explicit PendingCollective(std::function<void()> wait) : wait_(std::move(wait)) {}
+  bool pending() const { return static_cast<bool>(wait_); }
+  void wait() {
+    if (!wait_) return;
+    auto w = std::move(wait_);
+    wait_ = nullptr;
+    w();
+  }
+
+ private:
+  std::function<void()> wait_;
+};
+
 /// One process's membership in the group. Every failure (a peer that died or
 /// hangs, a port in use, a master that does not answer) surfaces as a
 /// was::Error naming this rank, within the timeout.
@@ -39,12 +58,19 @@ class ProcessGroup {
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
 
+  /// Whether this build has c10d with Gloo (else the constructor throws).
+  static bool supported();
+
   int64_t rank() const { return rendezvous_.rank; }
   int64_t world_size() const { return rendezvous_.world_size; }
 
   /// Sums the tensors in place across ranks, packed into one flat bucket
   /// (one all-reduce instead of one per tensor).
   void allreduce_sum(const std::vector<torch::Tensor>& tensors);
+  /// Starts summing `flat` (one contiguous tensor) in place across ranks and
+  /// returns at once; the sum is there after wait(). Every rank must start
+  /// its collectives in the same order.
+  PendingCollective allreduce_sum_async(const torch::Tensor& flat);
   /// Copies `root`'s tensors into every rank's, in place.
   void broadcast(const std::vector<torch::Tensor>& tensors, int64_t root = 0);
   void barrier();

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,8 +74,16 @@ class CompactableConv2dImpl : public torch::nn::Conv2dImpl {
   void set_plan(std::optional<CompactPlan> plan) { plan_ = std::move(plan); }
   const std::optional<CompactPlan>& plan() const { return plan_; }
 
+  /// While training, compute with `source()` rather than `weight` (unset:
+  /// `weight`). WAS draws its shadow weights here, when the layer runs: their
+  /// transform then sits next to this convolution in the autograd graph, so
+  /// backward delivers W's gradient right after this layer's and a
+  /// data-parallel all-reduce can start while backward goes on.
+  void set_training_weight(std::function<torch::Tensor()> source) { training_weight_ = std::move(source); }
+
  private:
   std::optional<CompactPlan> plan_;
+  std::function<torch::Tensor()> training_weight_;
 };
 TORCH_MODULE(CompactableConv2d);
 

@@ -11,14 +11,11 @@
 
 #include "was/data/dataset.h"
 #include "was/data/loader.h"
+#include "was/dist/gradient_reducer.h"
 #include "was/io/checkpoint.h"
 #include "was/network.h"
 
 namespace was {
-
-namespace dist {
-class ProcessGroup;
-}
 
 struct TrainOptions {
   int64_t epochs = 10;
@@ -82,7 +79,9 @@ class Trainer {
   /// only), trains on its share of each global batch, and all-reduces the
   /// gradients; BatchNorm statistics are per rank in training and averaged at
   /// every epoch end, so every rank evaluates identically. Rank 0 alone writes.
-  void set_process_group(dist::ProcessGroup* group);
+  /// Gradients travel in buckets of `bucket_bytes` that start while backward
+  /// runs (0: one bucket after backward).
+  void set_process_group(dist::ProcessGroup* group, int64_t bucket_bytes = dist::kDefaultBucketBytes);
 
   /// Continues from a checkpoint: its optimiser state replaces the fresh one.
   void restore_optimizer(Checkpoint& checkpoint) { checkpoint.restore_optimizer(*optimizer_); }
@@ -106,7 +105,9 @@ class Trainer {
   std::pair<double, torch::Tensor> train_step(const data::Batch& batch, double share);
   /// This rank's rows of a global batch, and their share of it.
   std::pair<data::Batch, double> local_share(const data::Batch& global) const;
-  void allreduce_gradients();
+  /// Around the step's last backward: gradients all-reduced as they come.
+  void begin_gradient_reduction();
+  void finish_gradient_reduction();
   void average_batchnorm_statistics();
   bool writes() const;
 
@@ -117,7 +118,8 @@ class Trainer {
   torch::Device device_;
   std::unique_ptr<torch::optim::SGD> optimizer_;
   dist::ProcessGroup* group_ = nullptr;
-  double allreduce_seconds_ = 0.0;  ///< in the current epoch
+  std::unique_ptr<dist::GradientReducer> reducer_;
+  double allreduce_seconds_ = 0.0;  ///< in the current epoch: waiting for gradient all-reduces after backward
 };
 
 }  // namespace was
