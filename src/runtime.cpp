@@ -6,11 +6,14 @@
 #define WAS_HAVE_GLOG 1
 #endif
 
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 #include <dlfcn.h>
 #include <malloc.h>
 
 #include <climits>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "was/error.h"
@@ -67,6 +70,66 @@ void quiet_backend_logging() {
   FLAGS_minloglevel = 3;  // FATAL only
 #endif
   FLAGS_caffe2_log_level = 3;
+}
+
+// LibTorch 2.4 names autocast state by device type; 1.13 had one function
+// pair per device (still there, deprecated, in 2.x).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define WAS_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+BFloat16Autocast::BFloat16Autocast(torch::Device device, bool enabled) : enabled_(enabled), cuda_(device.is_cuda()) {
+  if (!enabled_) return;
+  namespace ac = at::autocast;
+#ifdef WAS_AUTOCAST_BY_DEVICE_TYPE
+  const auto type = cuda_ ? at::kCUDA : at::kCPU;
+  was_enabled_ = ac::is_autocast_enabled(type);
+  previous_dtype_ = ac::get_autocast_dtype(type);
+  ac::set_autocast_dtype(type, at::kBFloat16);
+  ac::set_autocast_enabled(type, true);
+#else
+  if (cuda_) {
+    was_enabled_ = ac::is_enabled();
+    previous_dtype_ = ac::get_autocast_gpu_dtype();
+    ac::set_autocast_gpu_dtype(at::kBFloat16);
+    ac::set_enabled(true);
+  } else {
+    was_enabled_ = ac::is_cpu_enabled();
+    previous_dtype_ = ac::get_autocast_cpu_dtype();
+    ac::set_autocast_cpu_dtype(at::kBFloat16);
+    ac::set_cpu_enabled(true);
+  }
+#endif
+  ac::increment_nesting();
+}
+
+BFloat16Autocast::~BFloat16Autocast() {
+  if (!enabled_) return;
+  namespace ac = at::autocast;
+  // The bfloat16 copies of the weights are cached for the scope: drop them.
+  if (ac::decrement_nesting() == 0) ac::clear_cache();
+#ifdef WAS_AUTOCAST_BY_DEVICE_TYPE
+  const auto type = cuda_ ? at::kCUDA : at::kCPU;
+  ac::set_autocast_enabled(type, was_enabled_);
+  ac::set_autocast_dtype(type, previous_dtype_);
+#else
+  if (cuda_) {
+    ac::set_enabled(was_enabled_);
+    ac::set_autocast_gpu_dtype(previous_dtype_);
+  } else {
+    ac::set_cpu_enabled(was_enabled_);
+    ac::set_autocast_cpu_dtype(previous_dtype_);
+  }
+#endif
+}
+
+bool cpu_has_native_bfloat16() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("flags", 0) == 0)
+      return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+  return false;
 }
 
 }  // namespace was

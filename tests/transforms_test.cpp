@@ -241,3 +241,76 @@ TEST(PolicyTest, OutOfRangeValuesAreRefusedWithTheRange) {
 }
 
 }  // namespace
+
+namespace {
+
+// The transforms computed straight from their definitions (WAS-SPEC §3), on
+// whole [O, I] slices of the kernel, without any tap matrix: crop zeroes
+// outside the window, translate moves content with zero fill, rotate samples
+// bilinearly at the inversely rotated centred position (zero outside).
+torch::Tensor reference_transform(const torch::Tensor& w, const TransformParams& p) {
+  const int64_t kh = w.size(2), kw = w.size(3);
+  auto s = w.clone();
+  if (p.crop) {
+    auto mask = torch::zeros({kh, kw}, w.options());
+    mask.slice(0, p.crop->y0, p.crop->y0 + p.crop->h).slice(1, p.crop->x0, p.crop->x0 + p.crop->w).fill_(1.0);
+    s = s * mask;
+  }
+  if (p.dx != 0 || p.dy != 0) {
+    auto moved = torch::zeros_like(s);
+    for (int64_t y = 0; y < kh; ++y)
+      for (int64_t x = 0; x < kw; ++x) {
+        const int64_t sy = y - p.dy, sx = x - p.dx;
+        if (sy >= 0 && sy < kh && sx >= 0 && sx < kw) moved.select(2, y).select(2, x).copy_(s.select(2, sy).select(2, sx));
+      }
+    s = moved;
+  }
+  if (p.angle_deg) {
+    const double a = *p.angle_deg * M_PI / 180.0, c = std::cos(a), sn = std::sin(a);
+    const double cx = (kw - 1) / 2.0, cy = (kh - 1) / 2.0;
+    const auto tap = [&](int64_t r, int64_t q) {
+      return (r < 0 || r >= kh || q < 0 || q >= kw) ? torch::zeros_like(s.select(2, 0).select(2, 0))
+                                                     : s.select(2, r).select(2, q);
+    };
+    auto rotated = torch::zeros_like(s);
+    for (int64_t row = 0; row < kh; ++row)
+      for (int64_t col = 0; col < kw; ++col) {
+        double src_col = c * (col - cx) - sn * (row - cy) + cx, src_row = sn * (col - cx) + c * (row - cy) + cy;
+        if (std::abs(src_col - std::round(src_col)) < 1e-9) src_col = std::round(src_col);
+        if (std::abs(src_row - std::round(src_row)) < 1e-9) src_row = std::round(src_row);
+        const double c0 = std::floor(src_col), r0 = std::floor(src_row), fc = src_col - c0, fr = src_row - r0;
+        const auto r = static_cast<int64_t>(r0), q = static_cast<int64_t>(c0);
+        rotated.select(2, row).select(2, col).copy_(tap(r, q) * ((1 - fr) * (1 - fc)) + tap(r, q + 1) * ((1 - fr) * fc) +
+                                                    tap(r + 1, q) * (fr * (1 - fc)) + tap(r + 1, q + 1) * (fr * fc));
+      }
+    s = rotated;
+  }
+  return s;
+}
+
+TEST(TransformTest, FastPathEqualsTheReferenceForEveryPolicyAndGranularity) {
+  for (const char* text : {"C", "T", "R", "CT", "CTR", "crop=0.2:0.6", "translate=0.5:0.5,rotate=-180:180",
+                           "CT@p=0.5", "crop=0.4:0.6,rotate=0:45"})
+    for (const char* granularity : {"layer", "filter"})
+      for (const int64_t k : {3, 5})
+        for (uint64_t seed = 0; seed < 3; ++seed) {
+          const Policy policy = Policy::parse(std::string(text) + ",granularity=" + granularity);
+          was::CounterStream stream(seed, was::StreamDomain::kTrainingDraw, 0, 0);
+          const auto w = torch::randn({4, 3, k, k}, torch::kFloat64);
+          const int64_t count = policy.granularity == was::Granularity::kFilter ? 4 : 1;
+          std::vector<TransformParams> params;
+          for (int64_t i = 0; i < count; ++i) params.push_back(was::draw_params(policy, k, k, stream));
+          const auto fast = count == 1 ? was::apply_transform(w, params[0]) : was::apply_transform(w, params);
+          torch::Tensor expected;
+          if (count == 1) {
+            expected = reference_transform(w, params[0]);
+          } else {
+            std::vector<torch::Tensor> filters;
+            for (int64_t o = 0; o < count; ++o) filters.push_back(reference_transform(w.slice(0, o, o + 1), params[o]));
+            expected = torch::cat(filters, 0);
+          }
+          EXPECT_TRUE(torch::allclose(fast, expected, 1e-12, 1e-12)) << policy.to_string() << " k=" << k << " seed " << seed;
+        }
+}
+
+}  // namespace

@@ -23,6 +23,29 @@ void quiet_backend_logging();
 /// Intra-op threads: `threads` > 0, or all cores when 0. Returns the number set.
 int set_threads(int threads);
 
+/// Mixed precision for a scope, as Python's torch.autocast(device,
+/// dtype=torch.bfloat16): convolutions and matrix products run in bfloat16,
+/// precision-sensitive ops (losses, BatchNorm, reductions) in float32, and
+/// the weights and their gradients stay float32. Fast where the CPU has
+/// bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs.
+class BFloat16Autocast {
+ public:
+  BFloat16Autocast(torch::Device device, bool enabled);
+  ~BFloat16Autocast();
+  BFloat16Autocast(const BFloat16Autocast&) = delete;
+  BFloat16Autocast& operator=(const BFloat16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  bool cuda_ = false;
+  bool was_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kBFloat16;
+};
+
+/// Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16);
+/// without it bfloat16 autocast is emulated and slower than float32.
+bool cpu_has_native_bfloat16();
+
 /// Parses "cpu", "cuda", "cuda:N"; throws was::Error with a hint when the
 /// device is not available in this build.
 torch::Device parse_device(const std::string& text);

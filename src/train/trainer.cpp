@@ -17,6 +17,7 @@
 #include "was/error.h"
 #include "was/eval/evaluate.h"
 #include "was/io/atomic_file.h"
+#include "was/runtime.h"
 
 namespace was {
 namespace fs = std::filesystem;
@@ -84,6 +85,8 @@ nlohmann::json TrainOptions::to_json() const {
   }
   if (train_subset > 0) j["train_subset"] = train_subset;
   if (test_subset > 0) j["test_subset"] = test_subset;
+  if (channels_last) j["channels_last"] = true;
+  if (bf16) j["bf16"] = true;
   return j;
 }
 
@@ -104,6 +107,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.val_seed = j.value("val_seed", o.val_seed);
   o.draws = j.value("draws", o.draws);
   o.combine = j.value("combine", o.combine);
+  o.channels_last = j.value("channels_last", o.channels_last);
+  o.bf16 = j.value("bf16", o.bf16);
   // Absent in runs from before augmentation existed: the data set's default, off for those.
   if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
   return o;
@@ -184,6 +189,12 @@ void Trainer::average_batchnorm_statistics() {
   for (auto& s : stats) s.div_(double(group_->world_size()));
 }
 
+torch::Tensor Trainer::training_forward(const torch::Tensor& images) {
+  const auto x = options_.channels_last ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
+  BFloat16Autocast autocast(device_, options_.bf16);
+  return network_.forward(x).to(torch::kFloat);  // the loss in float32, as autocast would compute it
+}
+
 std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, double share) {
   namespace F = torch::nn::functional;
   const auto step = static_cast<uint64_t>(state_.step);
@@ -192,7 +203,7 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
   // One draw forward and backward, the gradients combined across ranks, one update.
   const auto train_on_draw = [&](int64_t draw) -> std::pair<double, torch::Tensor> {
     network_.begin_training_step(step, draw);
-    const auto logits = network_.forward(batch.images);
+    const auto logits = training_forward(batch.images);
     const auto loss = F::cross_entropy(logits, batch.labels);
     begin_gradient_reduction();
     (share == 1.0 ? loss : loss * share).backward();
@@ -207,7 +218,7 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
     torch::Tensor first;
     for (int64_t k = 0; k < draws; ++k) {
       network_.begin_training_step(step, k);
-      const auto logits = network_.forward(batch.images);
+      const auto logits = training_forward(batch.images);
       const auto loss = F::cross_entropy(logits, batch.labels);
       if (k == draws - 1) begin_gradient_reduction();
       (loss * (share / double(draws))).backward();
@@ -228,7 +239,7 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
     auto losses = torch::zeros({draws}, torch::kDouble);
     for (int64_t k = 0; k < draws; ++k) {
       network_.begin_training_step(step, k);
-      losses[k] = F::cross_entropy(network_.forward(batch.images), batch.labels).item<double>() * share;
+      losses[k] = F::cross_entropy(training_forward(batch.images), batch.labels).item<double>() * share;
     }
     // Every rank must pick the same draw: the global batch's losses decide.
     if (group_ != nullptr) group_->allreduce_sum({losses});

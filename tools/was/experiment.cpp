@@ -28,12 +28,13 @@ const std::set<std::string> kTrainKeys = {"epochs",     "batch_size",       "lr"
                                           "weight_decay", "cosine",         "bn_batches", "checkpoint_every",
                                           "eval_every", "train_subset",     "test_subset", "augment",
                                           "dom_seed",   "granularity",      "val_fraction", "val_seed",
-                                          "draws",      "combine"};
+                                          "draws",      "combine",          "channels_last", "bf16"};
 /// The training settings that change the weights: a cell trained with other
 /// values is a different experiment.
 const std::vector<std::string> kDefiningKeys = {"epochs",     "batch_size",   "lr",       "momentum", "weight_decay",
                                                 "cosine",     "bn_batches",   "train_subset", "augment",
-                                                "val_fraction", "val_seed",   "draws",        "combine"};
+                                                "val_fraction", "val_seed",   "draws",        "combine",
+                                                "bf16"};
 
 void check_keys(const Json& j, const std::set<std::string>& allowed, const std::string& where) {
   if (!j.is_object()) throw Error(where + " must be a JSON object");

@@ -65,7 +65,8 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     // Everything that defines the run comes from the checkpoint.
     for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
                              "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset",
-                             "--val-fraction", "--val-seed", "--draws", "--combine"})
+                             "--val-fraction", "--val-seed", "--draws", "--combine",
+                             "--channels-last", "--bf16"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
@@ -317,6 +318,11 @@ void add_train_command(CLI::App& app) {
                   "loss, the paper's competition)")
       ->check(CLI::IsMember({"mean", "min"}))
       ->capture_default_str();
+  cmd->add_flag("--channels-last", args->options.channels_last,
+                "speed: NHWC activations (oneDNN's channels-last kernels); same arithmetic, other summation order");
+  cmd->add_flag("--bf16", args->options.bf16,
+                "speed: bfloat16 autocast of the forward pass (weights and updates stay float32); fast on CPUs with "
+                "AVX512-BF16 or AMX; evaluation stays float32");
   cmd->add_option("--nproc", args->nproc,
                   "data-parallel: start N processes on this machine (threads split among them), gradients "
                   "all-reduced over Gloo")

@@ -43,6 +43,10 @@ struct TrainOptions {
   /// batches (data::Augmentation::standard()); unset: the data set's default
   /// (data::augments_by_default). The Trainer stores the resolved choice.
   std::optional<bool> augment;
+  /// Speed options (PERFORMANCE.md): NHWC activations, so that oneDNN runs
+  /// its channels-last kernels; bfloat16 autocast of the forward pass.
+  bool channels_last = false;
+  bool bf16 = false;
   bool progress = true;         ///< a progress bar when stderr is a terminal
   std::string out_dir;          ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
 
@@ -103,6 +107,8 @@ class Trainer {
   /// One optimiser step on `batch` with options_.draws shadow-weight draws;
   /// returns the loss and the logits the step's statistics are counted on.
   std::pair<double, torch::Tensor> train_step(const data::Batch& batch, double share);
+  /// The training forward with the speed options (layout, autocast) applied.
+  torch::Tensor training_forward(const torch::Tensor& images);
   /// This rank's rows of a global batch, and their share of it.
   std::pair<data::Batch, double> local_share(const data::Batch& global) const;
   /// Around the step's last backward: gradients all-reduced as they come.
