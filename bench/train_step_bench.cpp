@@ -1,136 +1,362 @@
-// Training-step time of a model under each allocator setting and WAS policy,
-// measured in one run: the parent runs itself as children, alternating the
-// configurations, and prints medians and ratios.
+// Training speed of `was` against the Python PyTorch loop a user would write
+// (bench/train_peer.py), measured in one run: the same networks, batch,
+// optimiser (SGD 0.01, momentum 0.9) and threads; full training steps on data
+// already in memory, median after warm-up. Every configuration runs in its own
+// child process (the allocator is a process-wide setting, and each child's
+// peak RSS is its own), alternated over rounds so all see the same machine:
 //
-//   build/bench/was_bench_step --model resnet18 --batch 128 --steps 3 --rounds 2
+//   python glibc / tuned   the peer, with glibc's default malloc or the tuning
+//   was glibc / tuned      `was`, plain network (WAS_GLIBC_MALLOC=1 / default)
+//   was C, CT, CTR         with WAS
+//   was cl, bf16, cl+bf16  with --channels-last, --bf16, both
 //
-// The allocator is a process-wide, one-way setting, hence one child process
-// per measurement (WAS_GLIBC_MALLOC=1 keeps glibc's defaults).
+// Each child also measures eval-mode (AOM) inference at batch 1 and at the
+// training batch. A last child times one 3x3 64-channel convolution (forward
+// and backward) as the dense reference a network's training is compared with.
+//
+//   build/bench/was_bench_step --models resnet18,mobilenetv2,vgg16 --steps 4 --rounds 2
+//   build/bench/was_bench_step --profile --models resnet18    # one step by operator
+#include <ATen/record_function.h>
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "was/network.h"
 #include "was/runtime.h"
 
+#ifndef WAS_SOURCE_DIR
+#define WAS_SOURCE_DIR "."
+#endif
+
 namespace {
 
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
 struct Args {
-  std::string model = "resnet18";
+  std::string models = "resnet18,mobilenetv2,vgg16";
+  std::string configs = "python-glibc,python,was-glibc,was,was-C,was-CT,was-CTR,was-cl,was-bf16,was-cl-bf16";
   int64_t batch = 128;
-  int64_t image = 32;
-  int steps = 3;
+  int steps = 4;
   int warmup = 1;
   int rounds = 2;
   int threads = 2;
-  std::vector<std::string> policies = {"none", "CTR"};
-  std::vector<std::string> allocators = {"glibc", "tuned"};
+  int infer_reps = 20;
+  std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  std::string peer = std::string(WAS_SOURCE_DIR) + "/bench/train_peer.py";
+  bool profile = false;
+  // child
   bool child = false;
-  std::string policy = "none";
+  std::string model, policy = "none", child_kind = "train";
+  bool channels_last = false, bf16 = false;
 };
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-// One measurement: median seconds per full SGD step, peak RSS.
-nlohmann::json measure(const Args& a) {
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
+}
+
+// --- children ------------------------------------------------------------------
+
+/// One full training step as the trainer runs it (layout, autocast, WAS draw).
+double timed_step(was::Network& net, torch::optim::SGD& opt, const torch::Tensor& x, const torch::Tensor& y,
+                  const Args& a, int64_t step) {
+  const auto t0 = Clock::now();
+  net.begin_training_step(step);
+  torch::Tensor logits;
+  {
+    was::BFloat16Autocast autocast(torch::kCPU, a.bf16);
+    logits = net.forward(x);
+  }
+  auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y);
+  opt.zero_grad();
+  loss.backward();
+  opt.step();
+  return seconds_since(t0);
+}
+
+Json measure_training(const Args& a) {
   was::set_threads(a.threads);
   torch::manual_seed(0);
-  was::Network net({a.model, 10, 3, a.image}, was::Policy::parse(a.policy), 0);
+  was::Network net({a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0);
   torch::optim::SGD opt(net.module().parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
-  const auto x = torch::randn({a.batch, 3, a.image, a.image});
+  const auto layout = a.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  const auto x = torch::randn({a.batch, 3, 32, 32}).contiguous(layout);
   const auto y = torch::randint(0, 10, {a.batch});
   std::vector<double> times;
   for (int s = 0; s < a.warmup + a.steps; ++s) {
-    const auto t0 = std::chrono::steady_clock::now();
-    net.begin_training_step(s);
-    auto loss = torch::nn::functional::cross_entropy(net.forward(x), y);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double dt = timed_step(net, opt, x, y, a, s);
     if (s >= a.warmup) times.push_back(dt);
   }
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return {{"step_s", median(times)}, {"peak_rss_mib", usage.ru_maxrss / 1024.0}};
+  // Inference: AOM in eval mode, as `was eval` runs it.
+  net.set_mode(was::Mode::aom());
+  torch::NoGradGuard no_grad;
+  Json out = {{"step_s", median(times)}, {"macs", net.macs(was::Mode::aom()).total()}};
+  for (const auto& [batch, reps] : {std::pair<int64_t, int>{a.batch, 3}, std::pair<int64_t, int>{1, a.infer_reps}}) {
+    const auto xb = torch::randn({batch, 3, 32, 32}).contiguous(layout);
+    net.forward(xb);
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) {
+      const auto t0 = Clock::now();
+      was::BFloat16Autocast autocast(torch::kCPU, a.bf16);
+      net.forward(xb);
+      t.push_back(seconds_since(t0));
+    }
+    out[batch == 1 ? "infer_ips_1" : "infer_ips_large"] = double(batch) / median(t);
+  }
+  out["peak_rss_mib"] = peak_rss_mib();
+  return out;
 }
 
-nlohmann::json run_child(const std::string& self, const Args& a, const std::string& allocator,
-                         const std::string& policy) {
-  const std::string cmd = std::string(allocator == "glibc" ? "WAS_GLIBC_MALLOC=1 " : "") + self +
-                          " --child --model " + a.model + " --batch " + std::to_string(a.batch) + " --image " +
-                          std::to_string(a.image) + " --steps " + std::to_string(a.steps) + " --warmup " +
-                          std::to_string(a.warmup) + " --threads " + std::to_string(a.threads) + " --policy " + policy;
+/// The dense reference: one 3x3, 64 -> 64 channel convolution on 32x32 maps,
+/// forward and backward (input and weight gradients), at the training batch.
+Json measure_conv(const Args& a) {
+  was::set_threads(a.threads);
+  auto x = torch::randn({a.batch, 64, 32, 32}, torch::requires_grad());
+  auto w = torch::randn({64, 64, 3, 3}, torch::requires_grad());
+  std::vector<double> times;
+  for (int s = 0; s < 2 + 5; ++s) {
+    const auto t0 = Clock::now();
+    auto out = torch::conv2d(x, w, {}, 1, 1);
+    out.backward(torch::ones_like(out));
+    if (s >= 2) times.push_back(seconds_since(t0));
+  }
+  const double macs = double(a.batch) * 32 * 32 * 64 * 64 * 9;
+  return {{"gflops", 3.0 * 2.0 * macs / median(times) / 1e9}};  // forward + two backward convolutions
+}
+
+/// Time by operator over two steps: top-level ops of each thread (nested ones
+/// are inside their parent's time), backward nodes by their autograd names.
+void profile_steps(const Args& a) {
+  was::set_threads(a.threads);
+  torch::manual_seed(0);
+  was::Network net({a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0);
+  torch::optim::SGD opt(net.module().parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  const auto layout = a.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  const auto x = torch::randn({a.batch, 3, 32, 32}).contiguous(layout);
+  const auto y = torch::randint(0, 10, {a.batch});
+  timed_step(net, opt, x, y, a, 0);
+
+  struct Span : at::ObserverContext {
+    Clock::time_point start;
+    bool top = false;
+  };
+  static thread_local int depth = 0;
+  static std::mutex mutex;
+  static std::map<std::string, std::pair<double, int64_t>> totals;
+  auto handle = at::addGlobalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+        auto span = std::make_unique<Span>();
+        span->top = depth++ == 0;
+        span->start = Clock::now();
+        return span;
+      },
+      [](const at::RecordFunction& fn, at::ObserverContext* raw) {
+        --depth;
+        auto* span = static_cast<Span*>(raw);
+        if (span == nullptr || !span->top) return;
+        std::string name = fn.name();
+        const std::string prefix = "autograd::engine::evaluate_function: ";
+        if (name.rfind(prefix, 0) == 0) name = "backward: " + name.substr(prefix.size());
+        std::lock_guard<std::mutex> lock(mutex);
+        auto& t = totals[name];
+        t.first += seconds_since(span->start);
+        t.second += 1;
+      }));
+  double wall = 0;
+  for (int s = 1; s <= 2; ++s) wall += timed_step(net, opt, x, y, a, s);
+  at::removeCallback(handle);
+  std::vector<std::pair<double, std::string>> rows;
+  double covered = 0;
+  for (const auto& [name, t] : totals) {
+    rows.push_back({t.first, name});
+    covered += t.first;
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("%s, policy %s, batch %lld, %d threads: %.3f s per step, by top-level operator (2 steps)\n\n",
+              a.model.c_str(), a.policy.c_str(), (long long)a.batch, a.threads, wall / 2);
+  std::printf("| operator | ms per step | share of step | calls per step |\n|---|---:|---:|---:|\n");
+  for (size_t i = 0; i < rows.size() && i < 18; ++i)
+    std::printf("| %s | %.1f | %.1f%% | %lld |\n", rows[i].second.c_str(), 1e3 * rows[i].first / 2,
+                100 * rows[i].first / wall, (long long)(totals[rows[i].second].second / 2));
+  std::printf("| (all operators) | %.1f | %.1f%% | |\n", 1e3 * covered / 2, 100 * covered / wall);
+}
+
+// --- parent --------------------------------------------------------------------
+
+std::string read_all(const std::string& cmd) {
   std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(cmd.c_str(), "r"), pclose);
   if (!pipe) throw std::runtime_error("cannot run " + cmd);
   std::string out;
   std::array<char, 512> buf{};
   while (fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
-  return nlohmann::json::parse(out);
+  return out;
+}
+
+const char* kTunedMalloc = "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_TOP_PAD_=67108864 ";
+
+/// Runs one configuration ("python[-glibc]", "was[-glibc]", "was-C", "was-cl-bf16", ...) of `model`.
+Json run_config(const std::string& self, const Args& a, const std::string& model, const std::string& config) {
+  const std::string common = " --model " + model + " --batch " + std::to_string(a.batch) + " --steps " +
+                             std::to_string(a.steps) + " --warmup " + std::to_string(a.warmup) + " --threads " +
+                             std::to_string(a.threads);
+  const bool glibc = config.find("-glibc") != std::string::npos;
+  std::string cmd;
+  if (config.rfind("python", 0) == 0) {
+    // What a Python user gets (glibc), or the same tuning `was` applies, set through the environment.
+    cmd = std::string("OPENBLAS_NUM_THREADS=1 ") + (glibc ? "" : kTunedMalloc) + a.python + " " + a.peer + common +
+          " --infer-reps " + std::to_string(a.infer_reps) + " 2>/dev/null";
+  } else {
+    std::string flags;
+    for (const auto& part : split(config.substr(3), '-')) {
+      if (part == "cl") flags += " --channels-last";
+      else if (part == "bf16") flags += " --bf16";
+      else if (part != "glibc") flags += " --policy " + part;
+    }
+    cmd = std::string(glibc ? "WAS_GLIBC_MALLOC=1 " : "") + self + " --child" + common + flags + " --infer-reps " +
+          std::to_string(a.infer_reps);
+  }
+  const auto out = read_all(cmd);
+  try {
+    return Json::parse(out);
+  } catch (const std::exception&) {
+    return Json();  // e.g. no python3-torch: reported as missing
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  CLI::App app{"training-step benchmark: allocator settings and WAS policies, alternated in one run"};
-  app.add_option("--model", a.model)->capture_default_str();
+  CLI::App app{"training speed: was against Python PyTorch, allocators, WAS policies, speed flags; one run"};
+  app.add_option("--models", a.models)->capture_default_str();
+  app.add_option("--configs", a.configs, "python[-glibc], was[-glibc], was-POLICY, was-cl, was-bf16, was-cl-bf16")
+      ->capture_default_str();
   app.add_option("--batch", a.batch)->capture_default_str();
-  app.add_option("--image", a.image)->capture_default_str();
   app.add_option("--steps", a.steps, "timed steps per measurement")->capture_default_str();
   app.add_option("--warmup", a.warmup)->capture_default_str();
   app.add_option("--rounds", a.rounds, "alternating rounds over all configurations")->capture_default_str();
   app.add_option("--threads", a.threads)->capture_default_str();
-  app.add_option("--policies", a.policies, "WAS policies to compare")->capture_default_str();
-  app.add_option("--allocators", a.allocators, "glibc and/or tuned")->capture_default_str();
+  app.add_option("--infer-reps", a.infer_reps, "batch-1 inference repetitions")->capture_default_str();
+  app.add_option("--python", a.python, "the interpreter with PyTorch (Debian: python3-torch)")->capture_default_str();
+  app.add_option("--peer", a.peer, "the Python peer script")->capture_default_str();
+  app.add_flag("--profile", a.profile, "print one step of the first model by operator instead");
   app.add_flag("--child", a.child)->group("");
+  app.add_option("--model", a.model)->group("");
   app.add_option("--policy", a.policy)->group("");
+  app.add_option("--kind", a.child_kind)->group("");
+  app.add_flag("--channels-last", a.channels_last)->group("");
+  app.add_flag("--bf16", a.bf16)->group("");
   CLI11_PARSE(app, argc, argv);
 
-  if (a.child) {
+  if (a.child || a.profile) {
     if (std::getenv("WAS_GLIBC_MALLOC") == nullptr) was::tune_allocator();
-    std::cout << measure(a).dump() << std::endl;
+    if (a.profile) {
+      if (a.model.empty()) a.model = split(a.models, ',').front();
+      profile_steps(a);
+      return 0;
+    }
+    std::cout << (a.child_kind == "conv" ? measure_conv(a) : measure_training(a)).dump() << std::endl;
     return 0;
   }
-  char self[4096] = {};
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) return 1;
+  char self_path[4096] = {};
+  if (readlink("/proc/self/exe", self_path, sizeof(self_path) - 1) <= 0) return 1;
+  const std::string self = self_path;
+  const auto models = split(a.models, ','), configs = split(a.configs, ',');
 
-  std::map<std::pair<std::string, std::string>, std::vector<double>> times, rss;
-  for (int r = 0; r < a.rounds; ++r)
-    for (const auto& alloc : a.allocators)
-      for (const auto& policy : a.policies) {
-        const auto m = run_child(self, a, alloc, policy);
-        times[{alloc, policy}].push_back(m["step_s"].get<double>());
-        rss[{alloc, policy}].push_back(m["peak_rss_mib"].get<double>());
-        std::fprintf(stderr, "round %d %-6s %-10s %.3f s/step\n", r + 1, alloc.c_str(), policy.c_str(),
-                     m["step_s"].get<double>());
+  std::map<std::pair<std::string, std::string>, std::vector<Json>> results;
+  std::vector<double> conv_gflops;
+  for (int r = 0; r < a.rounds; ++r) {
+    for (const auto& model : models)
+      for (const auto& config : configs) {
+        auto m = run_config(self, a, model, config);
+        results[{model, config}].push_back(m);
+        if (m.is_null()) std::fprintf(stderr, "round %d %-12s %-14s unavailable\n", r + 1, model.c_str(), config.c_str());
+        else
+          std::fprintf(stderr, "round %d %-12s %-14s %.3f s/step\n", r + 1, model.c_str(), config.c_str(),
+                       m["step_s"].get<double>());
       }
-  const auto base_key = std::make_pair(a.allocators.back(), a.policies.front());
-  const double base = median(times[base_key]);
-  std::printf("\n%s, batch %lld, %dx%d, %d threads; median of %d rounds x %d steps\n\n", a.model.c_str(),
-              (long long)a.batch, int(a.image), int(a.image), a.threads, a.rounds, a.steps);
-  std::printf("| allocator | policy | s/step | images/s | vs %s %s | peak RSS (MiB) |\n", base_key.first.c_str(),
-              base_key.second.c_str());
-  std::printf("|---|---|---:|---:|---:|---:|\n");
-  for (const auto& alloc : a.allocators)
-    for (const auto& policy : a.policies) {
-      const double t = median(times[{alloc, policy}]);
-      std::printf("| %s | %s | %.3f | %.1f | %.2fx | %.0f |\n", alloc.c_str(), policy.c_str(), t, double(a.batch) / t,
-                  t / base, median(rss[{alloc, policy}]));
+    const auto conv = Json::parse(read_all(self + " --child --kind conv --batch " + std::to_string(a.batch) +
+                                           " --threads " + std::to_string(a.threads)));
+    conv_gflops.push_back(conv["gflops"].get<double>());
+  }
+  const auto med = [&](const std::string& model, const std::string& config, const char* key) {
+    std::vector<double> v;
+    for (const auto& m : results[{model, config}])
+      if (!m.is_null()) v.push_back(m[key].get<double>());
+    return v.empty() ? 0.0 : median(v);
+  };
+  const double conv = median(conv_gflops);
+  std::printf("batch %lld, 3x32x32, SGD(0.01, momentum 0.9), %d threads; medians of %d rounds x %d steps\n",
+              (long long)a.batch, a.threads, a.rounds, a.steps);
+  std::printf("dense reference: one 3x3 64-channel convolution, forward + backward: %.0f GFLOP/s\n", conv);
+  for (const auto& model : models) {
+    const double py = med(model, "python", "step_s"), py_glibc = med(model, "python-glibc", "step_s");
+    const double py_rss = med(model, "python", "peak_rss_mib"), plain = med(model, "was", "step_s");
+    std::printf("\n### %s\n\n", model.c_str());
+    std::printf("| configuration | s/step | img/s | vs Python tuned | vs Python glibc | vs was plain | peak RSS MiB | "
+                "RSS vs Python | infer img/s b%lld | infer img/s b1 |\n",
+                (long long)a.batch);
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    // "a/b" as "1.23x", or a dash when a side is missing (no python3-torch, no such model in the peer).
+    const auto ratio = [](double a_, double b_) -> std::string {
+      if (!(a_ > 0 && b_ > 0)) return "—";
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2fx", a_ / b_);
+      return buf;
+    };
+    for (const auto& config : configs) {
+      const double t = med(model, config, "step_s");
+      if (t == 0) {
+        std::printf("| %s | unavailable | | | | | | | | |\n", config.c_str());
+        continue;
+      }
+      std::printf("| %s | %.3f | %.1f | %s | %s | %.3fx | %.0f | %s | %.1f | %.1f |\n", config.c_str(), t,
+                  double(a.batch) / t, ratio(py, t).c_str(), ratio(py_glibc, t).c_str(), t / (plain > 0 ? plain : t),
+                  med(model, config, "peak_rss_mib"), ratio(med(model, config, "peak_rss_mib"), py_rss).c_str(),
+                  med(model, config, "infer_ips_large"), med(model, config, "infer_ips_1"));
     }
+    if (plain > 0 && conv > 0) {
+      // Training costs about 3x the forward pass (forward, input and weight gradients).
+      const double macs = med(model, "was", "macs");
+      const double gflops = 3.0 * 2.0 * macs * double(a.batch) / plain / 1e9;
+      std::printf("\n%s plain training: %.0f GFLOP/s = %.0f%% of the dense reference convolution\n", model.c_str(),
+                  gflops, 100.0 * gflops / conv);
+    }
+  }
   return 0;
 }
