@@ -5,7 +5,8 @@
 // child process (the allocator is a process-wide setting, and each child's
 // peak RSS is its own), alternated over rounds so all see the same machine:
 //
-//   python glibc / tuned   the peer, with glibc's default malloc or the tuning
+//   python glibc / tuned   the peer as a user runs it (glibc's malloc, OpenBLAS's
+//                          threads) or with the settings `was` applies itself
 //   was glibc / tuned      `was`, plain network (WAS_GLIBC_MALLOC=1 / default)
 //   was C, CT, CTR         with WAS
 //   was cl, bf16, cl+bf16  with --channels-last, --bf16, both
@@ -17,10 +18,10 @@
 //   build/bench/was_bench_step --models resnet18,mobilenetv2,vgg16 --steps 4 --rounds 2
 //   build/bench/was_bench_step --profile --models resnet18    # one step by operator
 #include <ATen/record_function.h>
-#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -237,15 +238,19 @@ Json run_config(const std::string& self, const Args& a, const std::string& model
   const bool glibc = config.find("-glibc") != std::string::npos;
   std::string cmd;
   if (config.rfind("python", 0) == 0) {
-    // What a Python user gets (glibc), or the same tuning `was` applies, set through the environment.
-    cmd = std::string("OPENBLAS_NUM_THREADS=1 ") + (glibc ? "" : kTunedMalloc) + a.python + " " + a.peer + common +
-          " --infer-reps " + std::to_string(a.infer_reps) + " 2>/dev/null";
+    // What a Python user gets out of the box (glibc's malloc, OpenBLAS's own
+    // threads), or the settings `was` applies itself, set through the environment.
+    cmd = std::string(glibc ? "" : std::string(kTunedMalloc) + "OPENBLAS_NUM_THREADS=1 ") + a.python + " " + a.peer +
+          common + " --infer-reps " + std::to_string(a.infer_reps) + " 2>/dev/null";
   } else {
     std::string flags;
     for (const auto& part : split(config.substr(3), '-')) {
-      if (part == "cl") flags += " --channels-last";
-      else if (part == "bf16") flags += " --bf16";
-      else if (part != "glibc") flags += " --policy " + part;
+      if (part == "cl")
+        flags += " --channels-last";
+      else if (part == "bf16")
+        flags += " --bf16";
+      else if (part != "glibc")
+        flags += " --policy " + part;
     }
     cmd = std::string(glibc ? "WAS_GLIBC_MALLOC=1 " : "") + self + " --child" + common + flags + " --infer-reps " +
           std::to_string(a.infer_reps);
@@ -305,7 +310,8 @@ int main(int argc, char** argv) {
       for (const auto& config : configs) {
         auto m = run_config(self, a, model, config);
         results[{model, config}].push_back(m);
-        if (m.is_null()) std::fprintf(stderr, "round %d %-12s %-14s unavailable\n", r + 1, model.c_str(), config.c_str());
+        if (m.is_null())
+          std::fprintf(stderr, "round %d %-12s %-14s unavailable\n", r + 1, model.c_str(), config.c_str());
         else
           std::fprintf(stderr, "round %d %-12s %-14s %.3f s/step\n", r + 1, model.c_str(), config.c_str(),
                        m["step_s"].get<double>());
@@ -328,9 +334,10 @@ int main(int argc, char** argv) {
     const double py = med(model, "python", "step_s"), py_glibc = med(model, "python-glibc", "step_s");
     const double py_rss = med(model, "python", "peak_rss_mib"), plain = med(model, "was", "step_s");
     std::printf("\n### %s\n\n", model.c_str());
-    std::printf("| configuration | s/step | img/s | vs Python tuned | vs Python glibc | vs was plain | peak RSS MiB | "
-                "RSS vs Python | infer img/s b%lld | infer img/s b1 |\n",
-                (long long)a.batch);
+    std::printf(
+        "| configuration | s/step | img/s | vs Python tuned | vs Python glibc | vs was plain | peak RSS MiB | "
+        "RSS vs Python | infer img/s b%lld | infer img/s b1 |\n",
+        (long long)a.batch);
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     // "a/b" as "1.23x", or a dash when a side is missing (no python3-torch, no such model in the peer).
     const auto ratio = [](double a_, double b_) -> std::string {

@@ -43,7 +43,9 @@ TEST_F(DomSearchTest, StoresProfilesThatMeetTheirConstraint) {
   EXPECT_LE(j["dom_profiles"][0]["macs"].get<int64_t>(), j["dom_profiles"][1]["macs"].get<int64_t>());
   EXPECT_EQ(j["dom_profiles"][0]["name"], "macs");
   EXPECT_EQ(j["dom_profiles"][1]["name"], "macs-2");
-  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) EXPECT_TRUE(fs::exists(dir / "plot" / "dom-search.svg"));
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    EXPECT_TRUE(fs::exists(dir / "plot" / "dom-search.svg"));
+  }
 
   // The stored profiles serve eval and export, and check verifies them.
   const auto e = run("eval " + run_dir() + " --dom macs --threads 1");

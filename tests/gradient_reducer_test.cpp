@@ -2,6 +2,8 @@
 // process, over Gloo on loopback) get the sum of their gradients, and buckets
 // start inside backward; WAS's shadow weights are drawn when each layer runs,
 // so W's gradient arrives during backward, not after it.
+#include "was/dist/gradient_reducer.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,7 +11,6 @@
 
 #include <thread>
 
-#include "was/dist/gradient_reducer.h"
 #include "was/network.h"
 
 namespace {
@@ -89,8 +90,10 @@ TEST(GradientReducerTest, RanksGetTheSumWithBucketsStartedDuringBackward) {
     reducer_test_backward(*net, batches[rank]);
     const auto params = net->module().parameters();
     for (size_t i = 0; i < params.size(); ++i) {
-      if (rank == 0) expected.push_back(params[i].grad().clone());
-      else expected[i] += params[i].grad();
+      if (rank == 0)
+        expected.push_back(params[i].grad().clone());
+      else
+        expected[i] += params[i].grad();
     }
   }
   ASSERT_EQ(steps[0].grads.size(), expected.size());
@@ -115,9 +118,8 @@ TEST(GradientReducerTest, ShadowWeightGradientsArriveDuringBackward) {
     if (first_bn.empty() && item.key().find("bn") != std::string::npos) first_bn = item.key();
     if (item.value().dim() == 4 && item.value().size(2) > 1) last_conv_weight = item.key();
     const std::string name = item.key();
-    hooks.emplace_back(item.value(), item.value().register_hook([&order, name](const torch::Tensor&) {
-      order.push_back(name);
-    }));
+    hooks.emplace_back(item.value(),
+                       item.value().register_hook([&order, name](const torch::Tensor&) { order.push_back(name); }));
   }
   ASSERT_FALSE(first_bn.empty());
   ASSERT_FALSE(last_conv_weight.empty());

@@ -27,8 +27,10 @@ StepResult speed_test_step(const std::string& model, bool channels_last, torch::
   auto x = torch::randn({4, 3, 32, 32}, dtype);
   const auto y = torch::randint(0, 10, {4});
   if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-  if (training) net.begin_training_step(5);
-  else net.set_mode(was::Mode::aom());
+  if (training)
+    net.begin_training_step(5);
+  else
+    net.set_mode(was::Mode::aom());
   const auto logits = net.forward(x);
   torch::nn::functional::cross_entropy(logits, y).backward();
   StepResult r{logits.detach(), {}};
@@ -92,12 +94,30 @@ TEST(SpeedOptionsTest, BFloat16AutocastRunsInBFloat16AndTrains) {
   EXPECT_EQ(net.forward(x).scalar_type(), torch::kFloat);
 }
 
+TEST(SpeedOptionsTest, BFloat16StepRunsOnEveryModel) {
+  // Every op of every zoo model needs a bfloat16 backward (ReLU6 had none).
+  for (const auto& name : was::models::model_names()) {
+    torch::manual_seed(0);
+    was::Network net({name, 10, 3, 32}, Policy::parse("CT"), 0);
+    net.begin_training_step(0);
+    torch::Tensor logits;
+    {
+      was::BFloat16Autocast autocast(torch::kCPU, true);
+      logits = net.forward(torch::randn({2, 3, 32, 32}));
+    }
+    EXPECT_NO_THROW(torch::nn::functional::cross_entropy(logits.to(torch::kFloat), torch::tensor({1, 2})).backward())
+        << name;
+  }
+}
+
 using SpeedOptionsCliTest = was::testing::CliTest;
 
 TEST_F(SpeedOptionsCliTest, TrainStoresTheOptionsAndResumesWithThem) {
   const std::string out = (dir / "run").string();
-  auto r = run("train --dataset synthetic --model small_cnn --was CT --epochs 1 --batch-size 32 --bn-batches 1 "
-               "--channels-last --bf16 --no-progress --threads 1 --max-steps 2 --out " + out);
+  auto r =
+      run("train --dataset synthetic --model small_cnn --was CT --epochs 1 --batch-size 32 --bn-batches 1 "
+          "--channels-last --bf16 --no-progress --threads 1 --max-steps 2 --out " +
+          out);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto state = was::load_checkpoint(out + "/last.pt").state;
   EXPECT_EQ(state.train_options.value("channels_last", false), true);

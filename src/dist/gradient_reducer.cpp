@@ -27,10 +27,9 @@ void GradientReducer::build_buckets(const std::vector<size_t>& order) {
     auto& s = slots_[i];
     const auto& p = s.parameter;
     const int64_t size = int64_t(p.element_size());
-    const bool fits = !buckets_.empty() && buckets_.back().dtype == p.scalar_type() &&
-                      buckets_.back().device == p.device() &&
-                      (bucket_bytes_ <= 0 ||
-                       (buckets_.back().numel + p.numel()) * size <= std::max(bucket_bytes_, p.numel() * size));
+    const bool fits =
+        !buckets_.empty() && buckets_.back().dtype == p.scalar_type() && buckets_.back().device == p.device() &&
+        (bucket_bytes_ <= 0 || (buckets_.back().numel + p.numel()) * size <= std::max(bucket_bytes_, p.numel() * size));
     if (!fits) buckets_.push_back({p.scalar_type(), p.device(), 0, {}, {}, 0, {}});
     auto& b = buckets_.back();
     s.bucket = buckets_.size() - 1;
@@ -55,10 +54,14 @@ void GradientReducer::fill(size_t slot, const torch::Tensor& grad) {
   auto& b = buckets_[s.bucket];
   auto dst = b.flat.slice(0, s.offset, s.offset + s.parameter.numel()).view(s.parameter.sizes());
   const auto& earlier = s.parameter.grad();  // what earlier backward passes of this step left
-  if (grad.defined() && earlier.defined()) torch::add_out(dst, grad, earlier);
-  else if (grad.defined()) dst.copy_(grad);
-  else if (earlier.defined()) dst.copy_(earlier);
-  else dst.zero_();
+  if (grad.defined() && earlier.defined())
+    torch::add_out(dst, grad, earlier);
+  else if (grad.defined())
+    dst.copy_(grad);
+  else if (earlier.defined())
+    dst.copy_(earlier);
+  else
+    dst.zero_();
   s.ready = true;
   --b.waiting;
 }
@@ -94,8 +97,10 @@ double GradientReducer::finish() {
     for (size_t i : b.slots) {
       auto& s = slots_[i];
       const auto sum = b.flat.slice(0, s.offset, s.offset + s.parameter.numel()).view(s.parameter.sizes());
-      if (s.parameter.grad().defined()) s.parameter.mutable_grad().copy_(sum);
-      else s.parameter.mutable_grad() = sum.clone();
+      if (s.parameter.grad().defined())
+        s.parameter.mutable_grad().copy_(sum);
+      else
+        s.parameter.mutable_grad() = sum.clone();
     }
   }
   if (!rebuilt_) {

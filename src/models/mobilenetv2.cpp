@@ -3,8 +3,6 @@
 namespace was::models {
 namespace {
 
-namespace F = torch::nn::functional;
-
 was::CompactableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
   return was::CompactableConv2d(
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
@@ -33,8 +31,8 @@ InvertedResidualImpl::InvertedResidualImpl(int64_t in_channels, int64_t out_chan
 }
 
 torch::Tensor InvertedResidualImpl::forward(torch::Tensor x) {
-  auto out = expand.is_empty() ? x : F::relu6(expand_bn(expand(x)));  // N x t*in x H x W
-  out = F::relu6(depthwise_bn(depthwise(out)));                       // N x t*in x H/s x W/s
+  auto out = expand.is_empty() ? x : relu6_bf16_safe(expand_bn(expand(x)));  // N x t*in x H x W
+  out = relu6_bf16_safe(depthwise_bn(depthwise(out)));                       // N x t*in x H/s x W/s
   out = project_bn(project(out));  // N x out x H/s x W/s; linear bottleneck (the paper's §3.2)
   return use_residual ? x + out : out;
 }
@@ -79,9 +77,9 @@ MobileNetV2Impl::MobileNetV2Impl(const ModelConfig& config, MobileNetV2Options o
 }
 
 torch::Tensor MobileNetV2Impl::forward(torch::Tensor x) {
-  x = F::relu6(stem_bn(stem(x)));                        // N x 32 x 32 x 32 (CIFAR strides)
+  x = relu6_bf16_safe(stem_bn(stem(x)));                 // N x 32 x 32 x 32 (CIFAR strides)
   x = blocks->forward(x);                                // N x 320 x 4 x 4
-  x = F::relu6(head_bn(head(x)));                        // N x 1280 x 4 x 4
+  x = relu6_bf16_safe(head_bn(head(x)));                 // N x 1280 x 4 x 4
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // N x 1280
   return fc(x);                                          // N x classes
 }

@@ -37,6 +37,12 @@ class ClassifierImpl : public torch::nn::Module {
 /// its BatchNorm (the export tests check equality of outputs per model).
 std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs_by_layout(const torch::nn::Module& model);
 
+/// ReLU6. LibTorch 1.13 has no bfloat16 backward for hardtanh (which relu6
+/// is) on the CPU; under bfloat16 autocast the same function runs as a clamp.
+inline torch::Tensor relu6_bf16_safe(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kBFloat16 ? x.clamp(0.0, 6.0) : torch::nn::functional::relu6(x);
+}
+
 using ModelFactory = std::function<std::shared_ptr<ClassifierImpl>(const ModelConfig&)>;
 
 /// Builds a model by name; an unknown name throws was::Error listing the known ones.
