@@ -110,7 +110,8 @@ MODELS = {'resnet18': ResNet18, 'mobilenetv2': MobileNetV2, 'vgg16': VGG16}
 
 def median(v):
     v = sorted(v)
-    return v[len(v) // 2]
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
 
 
 def main():

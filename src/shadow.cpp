@@ -1,5 +1,6 @@
 #include "was/shadow.h"
 
+#include <algorithm>
 #include <set>
 
 #include "was/error.h"
@@ -55,7 +56,13 @@ torch::Tensor ShadowLayer::shadow_weight(const std::vector<TransformParams>& par
 }
 
 torch::Tensor ShadowLayer::training_weight(uint64_t run_seed, uint64_t step) const {
-  return shadow_weight(draw(run_seed, StreamDomain::kTrainingDraw, step));
+  const auto params = draw(run_seed, StreamDomain::kTrainingDraw, step);
+  // An identity draw (frequent under -C and p < 1) leaves S = W: skip the
+  // transform and its backward (A = I gives the same bits anyway).
+  const int64_t kh = plain_.size(2), kw = plain_.size(3);
+  if (std::all_of(params.begin(), params.end(), [&](const TransformParams& p) { return p.is_identity(kh, kw); }))
+    return plain_;
+  return shadow_weight(params);
 }
 
 torch::Tensor ShadowLayer::dom_weight(int64_t dom_seed, const Policy* policy) const {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <fstream>
+#include <future>
 #include <iostream>
 
 #include "was/data/datasets.h"
@@ -271,12 +272,20 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     double loss_sum = 0.0;
     int64_t correct = 0, seen = 0;
     bool stopped = false;
+    // The next batch is gathered, augmented and normalised on another thread
+    // while this step computes (batches depend on (epoch, index) only).
+    std::future<data::Batch> next;
+    const auto prefetch = [&train, epoch](int64_t b) {
+      return std::async(std::launch::async, [&train, epoch, b] { return train.batch(epoch, b); });
+    };
     for (int64_t b = state_.batch; b < batches; ++b) {
       if (options_.max_steps > 0 && state_.step >= options_.max_steps) {
         stopped = true;
         break;
       }
-      const auto [batch, share] = local_share(train.batch(epoch, b));
+      const data::Batch global = next.valid() ? next.get() : train.batch(epoch, b);
+      if (b + 1 < batches) next = prefetch(b + 1);
+      const auto [batch, share] = local_share(global);
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::SGDOptions&>(group.options()).lr(learning_rate_at(state_.step));
       const auto [loss, logits] = train_step(batch, share);
