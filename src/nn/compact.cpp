@@ -120,21 +120,49 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
   return plan;
 }
 
+namespace {
+
+// One part with asymmetric (or negative, i.e. cropping) padding. Two ways to
+// keep the output grid: pad a copy of the input (constant_pad_nd), or run the
+// convolution with the larger padding on both sides and slice the extra
+// output rows and columns away (no copy, a little more arithmetic). Slicing
+// wins on large maps, where the copy is expensive and the extra border cheap.
+torch::Tensor run_asymmetric_part(const ConvPart& part, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
+  const auto& o = conv.options;
+  const int64_t sh = (*o.stride())[0], sw = (*o.stride())[1];
+  const int64_t left = part.pad[0], right = part.pad[1], top = part.pad[2], bottom = part.pad[3];
+  const int64_t ph = std::max<int64_t>({top, bottom, 0}), pw = std::max<int64_t>({left, right, 0});
+  const int64_t h = input.size(2), w = input.size(3);
+  const int64_t eh = (*o.dilation())[0] * (part.weight.size(2) - 1) + 1, ew = (*o.dilation())[1] * (part.weight.size(3) - 1) + 1;
+  const int64_t out_h = (h + top + bottom - eh) / sh + 1, out_w = (w + left + right - ew) / sw + 1;
+  const int64_t full_h = (h + 2 * ph - eh) / sh + 1, full_w = (w + 2 * pw - ew) / sw + 1;
+  const bool aligned = (ph - top) % sh == 0 && (pw - left) % sw == 0;
+  constexpr double kMaxExtra = 0.15;  // extra output computed, against a copy of the input
+  if (aligned && out_h > 0 && out_w > 0 && double(full_h * full_w) <= (1.0 + kMaxExtra) * double(out_h * out_w)) {
+    const int64_t r0 = (ph - top) / sh, c0 = (pw - left) / sw;
+    const auto full = torch::conv2d(input, part.weight, part.bias, *o.stride(), torch::IntArrayRef{ph, pw},
+                                    *o.dilation(), o.groups());
+    return full.slice(2, r0, r0 + out_h).slice(3, c0, c0 + out_w);
+  }
+  const auto padded = torch::constant_pad_nd(input, {left, right, top, bottom}, 0);
+  return torch::conv2d(padded, part.weight, part.bias, *o.stride(), torch::IntArrayRef{0, 0}, *o.dilation(),
+                       o.groups());
+}
+
+}  // namespace
+
 torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
   const auto& o = conv.options;
   std::vector<torch::Tensor> outputs;
   outputs.reserve(plan.parts.size());
   for (const auto& part : plan.parts) {
-    const bool no_pad = part.pad[0] == 0 && part.pad[1] == 0 && part.pad[2] == 0 && part.pad[3] == 0;
     const bool symmetric = part.pad[0] == part.pad[1] && part.pad[2] == part.pad[3] && part.pad[0] >= 0 &&
                            part.pad[2] >= 0;
-    if (no_pad || symmetric) {  // the convolution pads by itself, no copy
-      outputs.push_back(torch::conv2d(input, part.weight, part.bias, *o.stride(), torch::IntArrayRef{part.pad[2], part.pad[0]},
-                                      *o.dilation(), o.groups()));
+    if (symmetric) {  // the convolution pads by itself, no copy
+      outputs.push_back(torch::conv2d(input, part.weight, part.bias, *o.stride(),
+                                      torch::IntArrayRef{part.pad[2], part.pad[0]}, *o.dilation(), o.groups()));
     } else {
-      const auto padded = torch::constant_pad_nd(input, {part.pad[0], part.pad[1], part.pad[2], part.pad[3]}, 0);
-      outputs.push_back(torch::conv2d(padded, part.weight, part.bias, *o.stride(), torch::IntArrayRef{0, 0}, *o.dilation(),
-                                      o.groups()));
+      outputs.push_back(run_asymmetric_part(part, conv, input));
     }
   }
   if (outputs.size() == 1) return outputs.front();
