@@ -142,18 +142,9 @@ nlohmann::json run_child(const Args& a) {
   auto big = torch::randn({a.large_batch, 3, 32, 32});
   auto one = torch::randn({1, 3, 32, 32});
   if (a.channels_last) {  // NHWC activations and weights, for oneDNN's channels-last kernels
-    const auto cl = torch::MemoryFormat::ChannelsLast;
-    big = big.contiguous(cl);
-    one = one.contiguous(cl);
-    for (const auto& mod : model.net->modules(false))
-      if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(mod.get())) {
-        conv->weight.set_data(conv->weight.contiguous(cl));
-        if (auto* c = dynamic_cast<was::CompactableConv2dImpl*>(conv); c && c->plan()) {
-          auto plan = *c->plan();
-          for (auto& part : plan.parts) part.weight = part.weight.contiguous(cl);
-          c->set_plan(plan);
-        }
-      }
+    model.use_channels_last();
+    big = big.contiguous(torch::MemoryFormat::ChannelsLast);
+    one = one.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   model.net->forward(big);
   std::vector<double> big_times;

@@ -71,6 +71,8 @@ TEST_F(ExportTest, CompactDomEqualsDomOnEveryModel) {
       const auto d = dense.predict(images), c = compact.predict(images);
       EXPECT_LE(relative_error(c, d), 1e-5) << name << " " << policy << " seed " << seed;
       EXPECT_LE(relative_error(d, reference), 1e-4) << name << " " << policy << " seed " << seed;
+      compact.use_channels_last();  // NHWC: the same outputs up to summation order
+      EXPECT_LE(relative_error(compact.predict(images), d), 1e-4) << name << " " << policy << " NHWC";
       if (std::string(policy) != "crop=0.8:1") {
         EXPECT_FALSE(compact.compacted.empty()) << name << " " << policy;
       }

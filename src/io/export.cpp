@@ -222,7 +222,23 @@ torch::Tensor InferenceModel::predict(const torch::Tensor& images_u8) {
     device = p.device();
     break;
   }
-  return net->forward(data::normalize(images_u8, normalization, device));
+  const auto x = data::normalize(images_u8, normalization, device);
+  return net->forward(channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x);
+}
+
+void InferenceModel::use_channels_last() {
+  torch::NoGradGuard no_grad;
+  const auto cl = torch::MemoryFormat::ChannelsLast;
+  for (const auto& mod : net->modules(false))
+    if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(mod.get())) {
+      conv->weight.set_data(conv->weight.contiguous(cl));
+      if (auto* c = dynamic_cast<CompactableConv2dImpl*>(conv); c && c->plan()) {
+        auto plan = *c->plan();
+        for (auto& part : plan.parts) part.weight = part.weight.contiguous(cl);
+        c->set_plan(plan);
+      }
+    }
+  channels_last = true;
 }
 
 void write_pytorch_state_dict(const std::string& path, Network& network, const Mode& bn_mode) {

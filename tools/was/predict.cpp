@@ -17,6 +17,7 @@ struct PredictArgs {
   int64_t top_k = 3;
   bool resize = false;
   bool no_compact = false;
+  bool channels_last = false;
   RuntimeOptions runtime;
 };
 
@@ -45,6 +46,7 @@ void run_predict(const PredictArgs& a) {
   std::optional<Mode> expect;
   if (!a.mode.empty()) expect = Mode::parse(a.mode);
   auto model = load_inference(a.model, device, !a.no_compact, expect);
+  if (a.channels_last) model.use_channels_last();
   std::vector<torch::Tensor> batch;
   for (const auto& path : a.images) batch.push_back(fit_image(data::read_image(path), path, model, a.resize));
   const auto probs = torch::softmax(model.predict(torch::stack(batch)), 1).cpu();
@@ -72,6 +74,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--top-k", args->top_k, "classes to print per image")->capture_default_str();
   cmd->add_flag("--resize", args->resize, "resize images to the model's input size instead of refusing them");
   cmd->add_flag("--no-compact", args->no_compact, "run DOM convolutions dense (for comparison)");
+  cmd->add_flag("--channels-last", args->channels_last,
+                "run NHWC (oneDNN's channels-last kernels; faster for depthwise convolutions)");
   args->runtime.add_to(*cmd);
   cmd->callback([args] { run_predict(*args); });
 }
