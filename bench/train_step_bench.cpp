@@ -33,6 +33,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "was/network.h"
 #include "was/runtime.h"
 
@@ -63,20 +64,7 @@ struct Args {
   bool channels_last = false, bf16 = false;
 };
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
+using was::bench::split;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -112,17 +100,28 @@ double timed_step(was::Network& net, torch::optim::SGD& opt, const torch::Tensor
   return seconds_since(t0);
 }
 
+/// What a child trains: the network, its optimiser and one batch in memory.
+struct TrainingSetup {
+  explicit TrainingSetup(const Args& a)
+      : layout(a.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous),
+        net((torch::manual_seed(0), was::models::ModelConfig{a.model, 10, 3, 32}), was::Policy::parse(a.policy), 0),
+        opt(net.module().parameters(), torch::optim::SGDOptions(0.01).momentum(0.9)),
+        x(torch::randn({a.batch, 3, 32, 32}).contiguous(layout)),
+        y(torch::randint(0, 10, {a.batch})) {}
+  torch::MemoryFormat layout;
+  was::Network net;
+  torch::optim::SGD opt;
+  torch::Tensor x, y;
+};
+
 Json measure_training(const Args& a) {
   was::set_threads(a.threads);
-  torch::manual_seed(0);
-  was::Network net({a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0);
-  torch::optim::SGD opt(net.module().parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
-  const auto layout = a.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
-  const auto x = torch::randn({a.batch, 3, 32, 32}).contiguous(layout);
-  const auto y = torch::randint(0, 10, {a.batch});
+  TrainingSetup setup(a);
+  auto& net = setup.net;
+  const auto layout = setup.layout;
   std::vector<double> times;
   for (int s = 0; s < a.warmup + a.steps; ++s) {
-    const double dt = timed_step(net, opt, x, y, a, s);
+    const double dt = timed_step(net, setup.opt, setup.x, setup.y, a, s);
     if (s >= a.warmup) times.push_back(dt);
   }
   // Inference: AOM in eval mode, as `was eval` runs it.
@@ -166,13 +165,8 @@ Json measure_conv(const Args& a) {
 /// are inside their parent's time), backward nodes by their autograd names.
 void profile_steps(const Args& a) {
   was::set_threads(a.threads);
-  torch::manual_seed(0);
-  was::Network net({a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0);
-  torch::optim::SGD opt(net.module().parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
-  const auto layout = a.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
-  const auto x = torch::randn({a.batch, 3, 32, 32}).contiguous(layout);
-  const auto y = torch::randint(0, 10, {a.batch});
-  timed_step(net, opt, x, y, a, 0);
+  TrainingSetup t(a);
+  timed_step(t.net, t.opt, t.x, t.y, a, 0);
 
   struct Span : at::ObserverContext {
     Clock::time_point start;
@@ -201,7 +195,7 @@ void profile_steps(const Args& a) {
         t.second += 1;
       }));
   double wall = 0;
-  for (int s = 1; s <= 2; ++s) wall += timed_step(net, opt, x, y, a, s);
+  for (int s = 1; s <= 2; ++s) wall += timed_step(t.net, t.opt, t.x, t.y, a, s);
   at::removeCallback(handle);
   std::vector<std::pair<double, std::string>> rows;
   double covered = 0;

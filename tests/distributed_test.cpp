@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli_fixture.h"
+#include "free_port.h"
 #include "was/io/checkpoint.h"
 
 namespace {
@@ -49,17 +50,7 @@ struct DistributedTest : CliTest {
     return -1;
   }
 
-  static int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-  }
+  static int free_port() { return was::testing::free_loopback_port(); }
 
   static std::set<std::string> digests(const std::string& text) {
     std::set<std::string> out;

@@ -2,32 +2,18 @@
 // process, over Gloo on loopback) get the sum of their gradients, and buckets
 // start inside backward; WAS's shadow weights are drawn when each layer runs,
 // so W's gradient arrives during backward, not after it.
-#include "was/dist/gradient_reducer.h"
-
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
 
+#include "free_port.h"
+#include "was/dist/gradient_reducer.h"
 #include "was/network.h"
 
 namespace {
 
 using was::Policy;
 
-int reducer_test_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // One rank's step on its own batch; the network is the same on every rank.
 struct RankStep {
@@ -54,7 +40,7 @@ std::unique_ptr<was::Network> reducer_test_network() {
 
 TEST(GradientReducerTest, RanksGetTheSumWithBucketsStartedDuringBackward) {
   if (!was::dist::ProcessGroup::supported()) GTEST_SKIP() << "this LibTorch has no c10d/Gloo";
-  const int port = reducer_test_free_port();
+  const int port = was::testing::free_loopback_port();
   RankStep steps[2];
   std::unique_ptr<was::Network> nets[2] = {reducer_test_network(), reducer_test_network()};
   const std::pair<torch::Tensor, torch::Tensor> batches[2] = {reducer_test_batch(0), reducer_test_batch(1)};
