@@ -13,7 +13,6 @@
 
 #include <climits>
 #include <cstdlib>
-#include <fstream>
 #include <thread>
 
 #include "was/error.h"
@@ -121,15 +120,6 @@ BFloat16Autocast::~BFloat16Autocast() {
     ac::set_autocast_cpu_dtype(previous_dtype_);
   }
 #endif
-}
-
-bool cpu_has_native_bfloat16() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line))
-    if (line.rfind("flags", 0) == 0)
-      return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
-  return false;
 }
 
 }  // namespace was

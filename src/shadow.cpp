@@ -143,9 +143,11 @@ ShadowWeights::ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy po
       self->reseat(seed_, index);
       layers_.push_back(self->shadow());
       self_managed_.push_back(self);
+      drawn_lazily_.push_back(nullptr);
     } else {
       layers_.emplace_back(item.key(), index, conv, policy_);
       self_managed_.push_back(nullptr);
+      drawn_lazily_.push_back(dynamic_cast<CompactableConv2dImpl*>(conv));
     }
     ++index;
   }
@@ -163,7 +165,7 @@ void ShadowWeights::draw_for_training(uint64_t step) {
       self_managed_[i]->set_step(step);
       continue;
     }
-    if (auto* zoo = dynamic_cast<CompactableConv2dImpl*>(&layers_[i].conv())) {
+    if (auto* zoo = drawn_lazily_[i]) {
       zoo->weight = layers_[i].plain_weight();
       zoo->set_training_weight([layer = layers_[i], seed = seed_, step] { return layer.training_weight(seed, step); });
       continue;
@@ -179,7 +181,7 @@ void ShadowWeights::use_mode(const Mode& mode) {
       self_managed_[i]->set_mode(mode);
       continue;
     }
-    if (auto* zoo = dynamic_cast<CompactableConv2dImpl*>(&layers_[i].conv())) zoo->set_training_weight(nullptr);
+    if (auto* zoo = drawn_lazily_[i]) zoo->set_training_weight(nullptr);
     layers_[i].conv().weight = layers_[i].weight_for(mode);
   }
 }

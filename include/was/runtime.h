@@ -42,10 +42,6 @@ class BFloat16Autocast {
   at::ScalarType previous_dtype_ = at::kBFloat16;
 };
 
-/// Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16);
-/// without it bfloat16 autocast is emulated and slower than float32.
-bool cpu_has_native_bfloat16();
-
 /// Parses "cpu", "cuda", "cuda:N"; throws was::Error with a hint when the
 /// device is not available in this build.
 torch::Device parse_device(const std::string& text);

@@ -18,6 +18,8 @@
 
 namespace was {
 
+class CompactableConv2dImpl;  // was/nn/compact.h
+
 /// The inference mode: AOM (plain weights) or DOM with a DOM seed. A DOM
 /// may draw from an inference policy of its own (say a fixed smaller crop)
 /// instead of the training policy: `policy` is then its canonical text.
@@ -150,6 +152,7 @@ class ShadowWeights {
   uint64_t seed_ = 0;
   std::vector<ShadowLayer> layers_;
   std::vector<WasConv2dImpl*> self_managed_;      // parallel to layers_, null for plain convs
+  std::vector<CompactableConv2dImpl*> drawn_lazily_;  // parallel to layers_: zoo convs that draw S when they run
   std::vector<torch::nn::Conv2dImpl*> plain_convs_;  // untouched convolutions (1x1, excluded)
   Mode mode_;
 };
