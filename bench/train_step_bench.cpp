@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -58,6 +59,7 @@ struct Args {
   std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   std::string peer = std::string(WAS_SOURCE_DIR) + "/bench/train_peer.py";
   bool profile = false;
+  std::string transform_policy = "CTR";  ///< the draw the transform-alone line times
   // child
   bool child = false;
   std::string model, policy = "none", child_kind = "train";
@@ -159,6 +161,52 @@ Json measure_conv(const Args& a) {
   }
   const double macs = double(a.batch) * 32 * 32 * 64 * 64 * 9;
   return {{"gflops", 3.0 * 2.0 * macs / median(times) / 1e9}};  // forward + two backward convolutions
+}
+
+/// The WAS transform alone, over every transformed layer of the model for one
+/// step's draw, as training runs it: forward (S = A W), and forward + backward
+/// (dL/dW = A^T dL/dS); the same as a plain matmul (apply_dense_plane_transform);
+/// and the memory floor, one copy of every weight (a forward pass must at least
+/// read W and write S).
+Json measure_transform(const Args& a) {
+  was::set_threads(a.threads);
+  torch::manual_seed(0);
+  was::Network net(was::models::ModelConfig{a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0);
+  struct Layer {
+    torch::Tensor w, a, g;
+  };
+  std::vector<Layer> layers;
+  int64_t weights = 0;
+  for (const auto& layer : net.shadow().layers()) {
+    const auto& w = layer.plain_weight();
+    const auto params = layer.draw(0, was::StreamDomain::kTrainingDraw, 1);
+    std::vector<torch::Tensor> mats;
+    for (const auto& p : params) mats.push_back(was::transform_matrix(p, w.size(2), w.size(3)));
+    layers.push_back({w.detach().clone().requires_grad_(true), mats.size() == 1 ? mats[0] : torch::stack(mats),
+                      torch::randn_like(w)});
+    weights += w.numel();
+  }
+  const auto time_ms = [&](const std::function<void(Layer&)>& pass) {
+    std::vector<double> times;
+    for (int s = 0; s < 2 + 7; ++s) {
+      const auto t0 = Clock::now();
+      for (auto& l : layers) pass(l);
+      if (s >= 2) times.push_back(seconds_since(t0));
+    }
+    return 1e3 * median(times);
+  };
+  const auto both = [&](bool matmul) {
+    return time_ms([matmul](Layer& l) {
+      (matmul ? was::apply_dense_plane_transform(l.w, l.a) : was::apply_plane_transform(l.w, l.a)).backward(l.g);
+      l.w.mutable_grad() = torch::Tensor();
+    });
+  };
+  const double trained = both(false), matmul = both(true);
+  torch::NoGradGuard no_grad;
+  const double forward = time_ms([](Layer& l) { was::apply_plane_transform(l.w, l.a); });
+  const double copy = time_ms([](Layer& l) { l.w.clone(); });
+  return {{"layers", layers.size()}, {"weights", weights}, {"forward_backward_ms", trained},
+          {"matmul_forward_backward_ms", matmul}, {"forward_ms", forward}, {"copy_ms", copy}};
 }
 
 /// Time by operator over two steps: top-level ops of each thread (nested ones
@@ -276,6 +324,7 @@ int main(int argc, char** argv) {
   app.add_option("--python", a.python, "the interpreter with PyTorch (Debian: python3-torch)")->capture_default_str();
   app.add_option("--peer", a.peer, "the Python peer script")->capture_default_str();
   app.add_flag("--profile", a.profile, "print one step of the first model by operator instead");
+  app.add_option("--transform-policy", a.transform_policy, "policy whose transform alone is timed");
   app.add_flag("--child", a.child)->group("");
   app.add_option("--model", a.model)->group("");
   app.add_option("--policy", a.policy)->group("");
@@ -291,7 +340,10 @@ int main(int argc, char** argv) {
       profile_steps(a);
       return 0;
     }
-    std::cout << (a.child_kind == "conv" ? measure_conv(a) : measure_training(a)).dump() << std::endl;
+    const Json out = a.child_kind == "conv"        ? measure_conv(a)
+                     : a.child_kind == "transform" ? measure_transform(a)
+                                                   : measure_training(a);
+    std::cout << out.dump() << std::endl;
     return 0;
   }
   char self_path[4096] = {};
@@ -301,6 +353,7 @@ int main(int argc, char** argv) {
 
   std::map<std::pair<std::string, std::string>, std::vector<Json>> results;
   std::vector<double> conv_gflops;
+  std::map<std::string, std::vector<Json>> transform;  // per model, the transform alone
   for (int r = 0; r < a.rounds; ++r) {
     for (const auto& model : models)
       for (const auto& config : configs) {
@@ -315,6 +368,10 @@ int main(int argc, char** argv) {
     const auto conv = Json::parse(read_all(self + " --child --kind conv --batch " + std::to_string(a.batch) +
                                            " --threads " + std::to_string(a.threads)));
     conv_gflops.push_back(conv["gflops"].get<double>());
+    for (const auto& model : models)
+      transform[model].push_back(Json::parse(read_all(self + " --child --kind transform --model " + model +
+                                                      " --policy " + a.transform_policy + " --threads " +
+                                                      std::to_string(a.threads))));
   }
   const auto med = [&](const std::string& model, const std::string& config, const char* key) {
     std::vector<double> v;
@@ -360,6 +417,21 @@ int main(int argc, char** argv) {
       std::printf("\n%s plain training: %.0f GFLOP/s = %.0f%% of the dense reference convolution\n", model.c_str(),
                   gflops, 100.0 * gflops / conv);
     }
+    if (transform[model].empty()) continue;
+    const auto tmed = [&](const char* key) {
+      std::vector<double> v;
+      for (const auto& m : transform[model]) v.push_back(m[key].get<double>());
+      return median(v);
+    };
+    const Json& t = transform[model].front();
+    std::printf(
+        "%s WAS-%s transform alone (%lld layers, %.1f M weights): forward + backward %.1f ms per step = %.1f%% of "
+        "a plain step (as a matmul: %.1f ms = %.1f%%; forward alone %.1f ms; copying every weight once %.1f ms)\n",
+        model.c_str(), a.transform_policy.c_str(), (long long)t["layers"].get<int64_t>(),
+        t["weights"].get<double>() / 1e6, tmed("forward_backward_ms"),
+        plain > 0 ? 100.0 * tmed("forward_backward_ms") / 1e3 / plain : 0.0, tmed("matmul_forward_backward_ms"),
+        plain > 0 ? 100.0 * tmed("matmul_forward_backward_ms") / 1e3 / plain : 0.0, tmed("forward_ms"),
+        tmed("copy_ms"));
   }
   return 0;
 }

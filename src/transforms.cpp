@@ -1,8 +1,12 @@
 #include "was/transforms.h"
 
+#include <ATen/record_function.h>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "was/error.h"
@@ -345,17 +349,178 @@ torch::Tensor transform_matrix(const TransformParams& params, int64_t kh, int64_
   return to_tensor(compose_plane(params, kh, kw), kh * kw);
 }
 
-torch::Tensor apply_plane_transform(const torch::Tensor& weight, const torch::Tensor& a) {
+namespace {
+
+// S = A W on the CPU as one pass over the planes: each output plane is the sum
+// over the input taps i of W[r, i] times column i of A, a 16-lane vector (one
+// FMA per tap with AVX-512), and the taps whose column is all zero (most of
+// them under a crop) are skipped. BLAS runs the same [rows, 9] x [9, 9] product
+// at a fraction of its speed: the matrices are too thin for its blocking.
+constexpr int64_t kLanes = 16;  // planes of up to 4x4 taps
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define WAS_PLANE_KERNEL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WAS_PLANE_KERNEL_CLONES
+#endif
+
+// kLanes values of T as one vector (GCC/Clang vector extension: a zmm register
+// in the AVX-512 clone, two ymm or four xmm registers in the others), loaded
+// and stored with memcpy: vectors need not be aligned.
+template <typename T>
+struct LaneVector;
+template <>
+struct LaneVector<float> {
+  typedef float type __attribute__((vector_size(kLanes * sizeof(float))));
+};
+template <>
+struct LaneVector<double> {
+  typedef double type __attribute__((vector_size(kLanes * sizeof(double))));
+};
+
+// A's non-zero columns, per group (the layer, or one filter): tap index and
+// the column padded to kLanes.
+template <typename T>
+struct PlaneColumns {
+  using Vec = typename LaneVector<T>::type;
+  int64_t groups = 0, kk = 0;
+  std::vector<int64_t> begin;  // [groups + 1] into tap/column
+  std::vector<int64_t> tap;
+  std::vector<T> column;       // kLanes values per entry
+};
+
+template <typename T>
+PlaneColumns<T> plane_columns(const torch::Tensor& a, bool transpose) {
+  const auto m = a.to(torch::kCPU, torch::kFloat64).contiguous();
+  PlaneColumns<T> c;
+  c.groups = m.dim() == 2 ? 1 : m.size(0);
+  c.kk = m.size(-1);
+  const double* v = m.data_ptr<double>();
+  for (int64_t g = 0; g < c.groups; ++g) {
+    c.begin.push_back(static_cast<int64_t>(c.tap.size()));
+    const double* mg = v + g * c.kk * c.kk;
+    for (int64_t i = 0; i < c.kk; ++i) {
+      std::array<T, kLanes> col{};
+      bool any = false;
+      for (int64_t j = 0; j < c.kk; ++j) {
+        col[j] = static_cast<T>(transpose ? mg[i * c.kk + j] : mg[j * c.kk + i]);  // S[j] += A[j][i] W[i]
+        any = any || col[j] != T(0);
+      }
+      if (!any) continue;
+      c.tap.push_back(i);
+      c.column.insert(c.column.end(), col.begin(), col.end());
+    }
+  }
+  c.begin.push_back(static_cast<int64_t>(c.tap.size()));
+  return c;
+}
+
+// Planes [first, last) of x into y, four at a time (four independent chains
+// of FMAs instead of one). A plane stores a full vector of kLanes values,
+// spilling into the planes after it, which are written later, as long as the
+// spill stays inside the range; the last planes store only their kk values,
+// so no other thread's range is touched.
+template <typename T>
+WAS_PLANE_KERNEL_CLONES void transform_planes(const T* __restrict x, T* __restrict y, int64_t first, int64_t last,
+                                              int64_t planes_per_group, const PlaneColumns<T>& c) {
+  using Vec = typename PlaneColumns<T>::Vec;
+  const int64_t kk = c.kk;
+  const int64_t spill_end = last - (kLanes + kk - 1) / kk;  // planes before it may store kLanes values
+  // A macro, not a lambda: a lambda would not be compiled for the clone's target.
+#define WAS_STORE_PLANE(r, v) std::memcpy(y + (r) * kk, &(v), ((r) < spill_end ? kLanes : kk) * sizeof(T))
+  for (int64_t r = first; r < last;) {
+    const int64_t g = r / planes_per_group, group_end = std::min(last, (g + 1) * planes_per_group);
+    const int64_t count = c.begin[g + 1] - c.begin[g];
+    const int64_t* __restrict taps = c.tap.data() + c.begin[g];
+    const T* __restrict columns = c.column.data() + c.begin[g] * kLanes;
+    for (; r + 4 <= group_end; r += 4) {
+      const T* in = x + r * kk;
+      Vec a0 = {}, a1 = {}, a2 = {}, a3 = {};
+      for (int64_t e = 0; e < count; ++e) {
+        Vec col;
+        std::memcpy(&col, columns + e * kLanes, sizeof(Vec));
+        const int64_t t = taps[e];
+        a0 += in[t] * col;
+        a1 += in[kk + t] * col;
+        a2 += in[2 * kk + t] * col;
+        a3 += in[3 * kk + t] * col;
+      }
+      WAS_STORE_PLANE(r, a0);
+      WAS_STORE_PLANE(r + 1, a1);
+      WAS_STORE_PLANE(r + 2, a2);
+      WAS_STORE_PLANE(r + 3, a3);
+    }
+    for (; r < group_end; ++r) {
+      const T* in = x + r * kk;
+      Vec acc = {};
+      for (int64_t e = 0; e < count; ++e) {
+        Vec col;
+        std::memcpy(&col, columns + e * kLanes, sizeof(Vec));
+        acc += in[taps[e]] * col;
+      }
+      WAS_STORE_PLANE(r, acc);
+    }
+  }
+#undef WAS_STORE_PLANE
+}
+
+torch::Tensor transform_planes_cpu(const torch::Tensor& input, const torch::Tensor& a, bool transpose) {
+  RECORD_FUNCTION(transpose ? "was::plane_transform_backward" : "was::plane_transform", std::vector<c10::IValue>{});
+  const auto in = input.contiguous();
+  auto out = torch::empty_like(in, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "transform_planes", [&] {
+    const auto columns = plane_columns<scalar_t>(a, transpose);
+    const int64_t planes = in.numel() / columns.kk, per_group = planes / columns.groups;
+    const scalar_t* x = in.data_ptr<scalar_t>();
+    scalar_t* y = out.data_ptr<scalar_t>();
+    at::parallel_for(0, planes, 8192, [&](int64_t first, int64_t last) {
+      transform_planes<scalar_t>(x, y, first, last, per_group, columns);
+    });
+  });
+  return out;
+}
+
+// The CPU path as an autograd function: dL/dW = A^T dL/dS (paper eq. 6).
+struct PlaneTransformCpu : public torch::autograd::Function<PlaneTransformCpu> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& weight,
+                               const torch::Tensor& a) {
+    ctx->saved_data["a"] = a;
+    return transform_planes_cpu(weight, a, false);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    return {transform_planes_cpu(grad[0], ctx->saved_data["a"].toTensor(), true), torch::Tensor()};
+  }
+};
+
+void check_plane_matrices(const torch::Tensor& weight, const torch::Tensor& a) {
   TORCH_CHECK(weight.dim() == 4, "apply_plane_transform: weight must be [O, I, kh, kw], got ", weight.sizes());
   const int64_t out = weight.size(0), kk = weight.size(2) * weight.size(3);
-  const auto m = a.to(weight.device(), weight.scalar_type());
-  if (m.dim() == 2) {
-    TORCH_CHECK(m.size(0) == kk && m.size(1) == kk, "apply_plane_transform: matrix ", m.sizes(),
+  if (a.dim() == 2) {
+    TORCH_CHECK(a.size(0) == kk && a.size(1) == kk, "apply_plane_transform: matrix ", a.sizes(),
                 " does not fit a plane of ", kk, " taps");
-    return weight.reshape({-1, kk}).matmul(m.t()).view(weight.sizes());
+  } else {
+    TORCH_CHECK(a.dim() == 3 && a.size(0) == out && a.size(1) == kk && a.size(2) == kk,
+                "apply_plane_transform: per-filter matrices must be [", out, ", ", kk, ", ", kk, "], got ",
+                a.sizes());
   }
-  TORCH_CHECK(m.dim() == 3 && m.size(0) == out && m.size(1) == kk && m.size(2) == kk,
-              "apply_plane_transform: per-filter matrices must be [", out, ", ", kk, ", ", kk, "], got ", m.sizes());
+}
+
+}  // namespace
+
+torch::Tensor apply_plane_transform(const torch::Tensor& weight, const torch::Tensor& a) {
+  check_plane_matrices(weight, a);
+  const bool float_cpu =
+      weight.device().is_cpu() && (weight.scalar_type() == torch::kFloat || weight.scalar_type() == torch::kDouble);
+  if (float_cpu && weight.size(2) * weight.size(3) <= kLanes) return PlaneTransformCpu::apply(weight, a.detach());
+  return apply_dense_plane_transform(weight, a);
+}
+
+torch::Tensor apply_dense_plane_transform(const torch::Tensor& weight, const torch::Tensor& a) {
+  check_plane_matrices(weight, a);
+  const int64_t out = weight.size(0), kk = weight.size(2) * weight.size(3);
+  const auto m = a.to(weight.device(), weight.scalar_type());
+  if (m.dim() == 2) return weight.reshape({-1, kk}).matmul(m.t()).view(weight.sizes());
   return torch::bmm(weight.reshape({out, -1, kk}), m.transpose(1, 2)).view(weight.sizes());
 }
 

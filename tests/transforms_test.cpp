@@ -136,11 +136,11 @@ void check_adjoint(const Policy& policy, uint64_t seed) {
   // Explicit adjoint: A^T applied to each plane of g.
   torch::Tensor expected;
   if (count == 1) {
-    expected = was::apply_plane_transform(g, was::transform_matrix(params[0], k, k).t());
+    expected = was::apply_dense_plane_transform(g, was::transform_matrix(params[0], k, k).t());
   } else {
     std::vector<torch::Tensor> mats;
     for (const auto& p : params) mats.push_back(was::transform_matrix(p, k, k).t());
-    expected = was::apply_plane_transform(g, torch::stack(mats));
+    expected = was::apply_dense_plane_transform(g, torch::stack(mats));
   }
   EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-12, 1e-12)) << policy.to_string();
   const double lhs = (s * g).sum().item<double>();
@@ -310,6 +310,46 @@ TEST(TransformTest, FastPathEqualsTheReferenceForEveryPolicyAndGranularity) {
             expected = torch::cat(filters, 0);
           }
           EXPECT_TRUE(torch::allclose(fast, expected, 1e-12, 1e-12)) << policy.to_string() << " k=" << k << " seed " << seed;
+        }
+}
+
+// The CPU pass against the matmul, values and gradients, float32: weights large
+// enough to be split across threads (filter groups straddling the split
+// points), a channels-last weight, and 1x1, 3x3 and 4x4 planes (4x4 fills
+// every lane; larger planes take the matmul).
+TEST(TransformTest, CpuPassEqualsTheMatmulWithGradients) {
+  torch::manual_seed(0);
+  for (const int64_t k : {1, 3, 4})
+    for (const char* text : {"C", "CT", "CTR", "rotate=-180:180", "crop=0.2:0.6,rotate=0:45"})
+      for (const char* granularity : {"layer", "filter"})
+        for (const bool channels_last : {false, true}) {
+          const Policy policy = Policy::parse(std::string(text) + ",granularity=" + granularity);
+          was::CounterStream stream(3, was::StreamDomain::kTrainingDraw, 0, 0);
+          const int64_t out = 37, in = 129;  // 4773 planes: several parallel ranges
+          std::vector<TransformParams> params;
+          const int64_t count = policy.granularity == was::Granularity::kFilter ? out : 1;
+          for (int64_t i = 0; i < count; ++i) params.push_back(was::draw_params(policy, k, k, stream));
+          torch::Tensor a;
+          if (count == 1) {
+            a = was::transform_matrix(params[0], k, k);
+          } else {
+            std::vector<torch::Tensor> mats;
+            for (const auto& p : params) mats.push_back(was::transform_matrix(p, k, k));
+            a = torch::stack(mats);
+          }
+          auto w = torch::randn({out, in, k, k});
+          if (channels_last) w = w.contiguous(at::MemoryFormat::ChannelsLast);
+          const auto w_cpu = w.clone().requires_grad_(true), w_matmul = w.clone().requires_grad_(true);
+          const auto g = torch::randn({out, in, k, k});
+          const auto s_cpu = was::apply_plane_transform(w_cpu, a);
+          const auto s_matmul = was::apply_dense_plane_transform(w_matmul, a);
+          (s_cpu * g).sum().backward();
+          (s_matmul * g).sum().backward();
+          const std::string what =
+              policy.to_string() + " k=" + std::to_string(k) + (channels_last ? " channels-last" : "");
+          EXPECT_TRUE(torch::allclose(s_cpu, s_matmul, 1e-5, 1e-6)) << what;
+          EXPECT_TRUE(torch::allclose(w_cpu.grad(), w_matmul.grad(), 1e-5, 1e-6)) << what;
+          EXPECT_GT(s_matmul.abs().sum().item<double>(), 0.0) << what;
         }
 }
 

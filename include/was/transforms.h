@@ -2,8 +2,9 @@
 //
 // Every transform maps the kh x kw plane of a kernel. For fixed parameters it
 // is linear, S = A W, with A a (kh*kw) x (kh*kw) matrix over the row-major
-// plane, so a whole layer is transformed by one small matmul and autograd
-// back-propagates A^T (paper eq. 6) with no hand-written backward.
+// plane, so a whole layer is transformed by one pass applying A to every plane
+// (a vectorised loop on the CPU, a matmul elsewhere) and the backward applies
+// A^T (paper eq. 6).
 #pragma once
 
 #include <torch/torch.h>
@@ -91,8 +92,12 @@ torch::Tensor transform_matrix(const TransformParams& params, int64_t kh, int64_
 
 /// S = A W on every kernel plane of W ([O, I, kh, kw]). `a` is one matrix
 /// [kk, kk] for the whole layer or one per filter [O, kk, kk]; it is moved to
-/// W's device and dtype. Differentiable in W.
+/// W's device and dtype. Differentiable in W. On the CPU (planes up to 4x4) a
+/// vectorised pass that skips A's zero columns; elsewhere a matmul.
 torch::Tensor apply_plane_transform(const torch::Tensor& weight, const torch::Tensor& a);
+/// The same as one matmul (a bmm per filter) on any device: the reference the
+/// CPU pass is tested against, and the path for GPUs and larger planes.
+torch::Tensor apply_dense_plane_transform(const torch::Tensor& weight, const torch::Tensor& a);
 
 /// Applies known parameters to W: one set for the layer, or one per filter.
 torch::Tensor apply_transform(const torch::Tensor& weight, const TransformParams& params);
