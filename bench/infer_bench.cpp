@@ -7,6 +7,7 @@
 //                 transformed convolutions (profiled), r = their DOM/AOM MAC ratio.
 //
 //   build/bench/was_bench_infer --models resnet18,vgg16,mobilenetv2 --policies crop=0.4:0.6,crop=0.2:0.4
+//   build/bench/was_bench_infer --models resnet18 --policies crop=0.4:0.6 --profile dom-compact
 #include <ATen/record_function.h>
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
@@ -42,6 +43,7 @@ struct Args {
   bool child = false;
   bool channels_last = false;
   std::string model, policy, variant;
+  std::string profile;
 };
 
 using was::bench::split;
@@ -90,8 +92,8 @@ double transformed_conv_share(was::InferenceModel& m, const torch::Tensor& x) {
   return t_conv_seconds / total;
 }
 
-nlohmann::json run_child(const Args& a) {
-  was::set_threads(a.threads);
+/// The exported and reloaded inference model of one configuration.
+was::InferenceModel build_model(const Args& a) {
   torch::manual_seed(0);
   const bool dom = a.variant != "aom";
   was::Network net({a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0);
@@ -110,6 +112,13 @@ nlohmann::json run_child(const Args& a) {
   was::export_inference(path, net, state, options);
   auto model = was::load_inference(path, torch::kCPU, /*compact=*/a.variant == "dom-compact");
   fs::remove(path);
+  return model;
+}
+
+nlohmann::json run_child(const Args& a) {
+  was::set_threads(a.threads);
+  const bool dom = a.variant != "aom";
+  auto model = build_model(a);
   // DOM weights hold zeros: count their non-zero taps (WAS-SPEC §6).
   std::vector<torch::Tensor> sparse;
   if (dom)
@@ -193,11 +202,31 @@ int main(int argc, char** argv) {
   app.add_option("--large-reps", a.large_reps)->capture_default_str();
   app.add_option("--small-reps", a.small_reps)->capture_default_str();
   app.add_flag("--channels-last", a.channels_last, "run NHWC (channels-last) activations and weights");
+  app.add_option("--profile", a.profile, "aom, dom or dom-compact: print one forward of the first model and policy by operator instead")
+      ->check(CLI::IsMember({"aom", "dom", "dom-compact"}));
   app.add_flag("--child", a.child)->group("");
   app.add_option("--model", a.model)->group("");
   app.add_option("--policy", a.policy)->group("");
   app.add_option("--variant", a.variant)->group("");
   CLI11_PARSE(app, argc, argv);
+  if (!a.profile.empty()) {  // one configuration at the large batch, by operator
+    was::set_threads(a.threads);
+    a.model = split(a.models, ',').front();
+    a.policy = split(a.policies, ',').front();
+    a.variant = a.profile;
+    auto model = build_model(a);
+    auto x = torch::randn({a.large_batch, 3, 32, 32});
+    if (a.channels_last) {
+      model.use_channels_last();
+      x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    }
+    torch::NoGradGuard no_grad;
+    model.net->forward(x);
+    std::printf("%s, %s, %s, batch %d, %d threads: ", a.model.c_str(), a.policy.c_str(), a.variant.c_str(),
+                a.large_batch, a.threads);
+    was::bench::print_operator_profile([&] { model.net->forward(x); }, 3, 40, /*by_shape=*/true);
+    return 0;
+  }
   if (a.child) {
     std::cout << run_child(a).dump() << std::endl;
     return 0;

@@ -209,56 +209,15 @@ Json measure_transform(const Args& a) {
           {"matmul_forward_backward_ms", matmul}, {"forward_ms", forward}, {"copy_ms", copy}};
 }
 
-/// Time by operator over two steps: top-level ops of each thread (nested ones
-/// are inside their parent's time), backward nodes by their autograd names.
+/// Time by operator over two steps.
 void profile_steps(const Args& a) {
   was::set_threads(a.threads);
   TrainingSetup t(a);
   timed_step(t.net, t.opt, t.x, t.y, a, 0);
-
-  struct Span : at::ObserverContext {
-    Clock::time_point start;
-    bool top = false;
-  };
-  static thread_local int depth = 0;
-  static std::mutex mutex;
-  static std::map<std::string, std::pair<double, int64_t>> totals;
-  auto handle = at::addGlobalCallback(at::RecordFunctionCallback(
-      [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
-        auto span = std::make_unique<Span>();
-        span->top = depth++ == 0;
-        span->start = Clock::now();
-        return span;
-      },
-      [](const at::RecordFunction& fn, at::ObserverContext* raw) {
-        --depth;
-        auto* span = static_cast<Span*>(raw);
-        if (span == nullptr || !span->top) return;
-        std::string name = fn.name();
-        const std::string prefix = "autograd::engine::evaluate_function: ";
-        if (name.rfind(prefix, 0) == 0) name = "backward: " + name.substr(prefix.size());
-        std::lock_guard<std::mutex> lock(mutex);
-        auto& t = totals[name];
-        t.first += seconds_since(span->start);
-        t.second += 1;
-      }));
-  double wall = 0;
-  for (int s = 1; s <= 2; ++s) wall += timed_step(t.net, t.opt, t.x, t.y, a, s);
-  at::removeCallback(handle);
-  std::vector<std::pair<double, std::string>> rows;
-  double covered = 0;
-  for (const auto& [name, t] : totals) {
-    rows.push_back({t.first, name});
-    covered += t.first;
-  }
-  std::sort(rows.rbegin(), rows.rend());
-  std::printf("%s, policy %s, batch %lld, %d threads: %.3f s per step, by top-level operator (2 steps)\n\n",
-              a.model.c_str(), a.policy.c_str(), (long long)a.batch, a.threads, wall / 2);
-  std::printf("| operator | ms per step | share of step | calls per step |\n|---|---:|---:|---:|\n");
-  for (size_t i = 0; i < rows.size() && i < 18; ++i)
-    std::printf("| %s | %.1f | %.1f%% | %lld |\n", rows[i].second.c_str(), 1e3 * rows[i].first / 2,
-                100 * rows[i].first / wall, (long long)(totals[rows[i].second].second / 2));
-  std::printf("| (all operators) | %.1f | %.1f%% | |\n", 1e3 * covered / 2, 100 * covered / wall);
+  std::printf("%s, policy %s, batch %lld, %d threads, one training step: ", a.model.c_str(), a.policy.c_str(),
+              (long long)a.batch, a.threads);
+  int64_t step = 1;
+  was::bench::print_operator_profile([&] { timed_step(t.net, t.opt, t.x, t.y, a, step++); }, 2);
 }
 
 // --- parent --------------------------------------------------------------------

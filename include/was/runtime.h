@@ -9,8 +9,9 @@ namespace was {
 
 /// Keeps large buffers on the heap instead of mmap/munmap: with glibc's
 /// defaults every activation of a training step is mapped and unmapped again,
-/// and the page faults cost several times the arithmetic (foundation issue:
-/// 6.9 s vs 1.5 s per ResNet-18 step). Equivalent to MALLOC_MMAP_MAX_=0
+/// and the page faults can cost several times the arithmetic (foundation
+/// issue: 6.9 s vs 1.5 s per ResNet-18 step; 1.27x on a later machine,
+/// docs/PERFORMANCE.md "Allocator and threads"). Equivalent to MALLOC_MMAP_MAX_=0
 /// MALLOC_TRIM_THRESHOLD_=64GiB. Call once, before the first large allocation;
 /// returns false if glibc refused. WAS_GLIBC_MALLOC=1 leaves the defaults (for
 /// measuring them).
