@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -40,6 +41,7 @@ struct Args {
   int large_batch = 128;
   int large_reps = 3;
   int small_reps = 50;
+  int rounds = 1;
   bool child = false;
   bool channels_last = false;
   std::string model, policy, variant;
@@ -189,6 +191,17 @@ nlohmann::json spawn(const std::string& self, const Args& a, const std::string& 
   return nlohmann::json::parse(out);
 }
 
+/// Field by field median of the children's numbers.
+nlohmann::json median_fields(const std::vector<nlohmann::json>& runs) {
+  nlohmann::json out = runs.front();
+  for (auto it = out.begin(); it != out.end(); ++it) {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(r[it.key()].get<double>());
+    it.value() = percentile(v, 0.5);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,6 +214,9 @@ int main(int argc, char** argv) {
   app.add_option("--large-batch", a.large_batch)->capture_default_str();
   app.add_option("--large-reps", a.large_reps)->capture_default_str();
   app.add_option("--small-reps", a.small_reps)->capture_default_str();
+  app.add_option("--rounds", a.rounds, "alternate AOM, DOM and compact this many times; medians")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_flag("--channels-last", a.channels_last, "run NHWC (channels-last) activations and weights");
   app.add_option("--profile", a.profile, "aom, dom or dom-compact: print one forward of the first model and policy by operator instead")
       ->check(CLI::IsMember({"aom", "dom", "dom-compact"}));
@@ -239,9 +255,13 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& model : split(a.models, ','))
     for (const auto& policy : split(a.policies, ',')) {
-      const auto aom = spawn(self, a, model, policy, "aom");
-      const auto dom = spawn(self, a, model, policy, "dom");
-      const auto compact = spawn(self, a, model, policy, "dom-compact");
+      // Rounds alternate the variants, so a slow spell of the machine hits all
+      // of them; each number is the median over rounds.
+      std::map<std::string, std::vector<nlohmann::json>> runs;
+      for (int r = 0; r < a.rounds; ++r)
+        for (const char* variant : {"aom", "dom", "dom-compact"}) runs[variant].push_back(spawn(self, a, model, policy, variant));
+      const auto aom = median_fields(runs["aom"]), dom = median_fields(runs["dom"]),
+                 compact = median_fields(runs["dom-compact"]);
       const double f = aom["transformed_share"].get<double>();
       const double aom_macs = aom["macs"].get<double>();
       const double trans = aom["transformed_dense_macs"].get<double>();

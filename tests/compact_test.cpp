@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "was/error.h"
+#include "was/eval/macs.h"
 #include "was/io/export.h"
 #include "was/nn/compact.h"
 
@@ -45,7 +46,8 @@ TEST(CompactTest, EveryWindowAndGeometryMatchesDense) {
     int64_t k, stride, padding, dilation, groups, in;
   };
   for (const auto g : {Geometry{3, 1, 1, 1, 1, 4}, Geometry{3, 2, 1, 1, 1, 4}, Geometry{3, 1, 0, 1, 1, 4},
-                       Geometry{5, 1, 2, 1, 1, 3}, Geometry{3, 1, 2, 2, 1, 3}, Geometry{3, 2, 1, 1, 8, 8}}) {
+                       Geometry{5, 1, 2, 1, 1, 3}, Geometry{3, 1, 2, 2, 1, 3}, Geometry{3, 2, 1, 1, 8, 8},
+                       Geometry{3, 1, 1, 1, 8, 8}, Geometry{5, 1, 2, 1, 8, 8}}) {
     for (int64_t r0 = 0; r0 < g.k; ++r0)
       for (int64_t r1 = r0; r1 < g.k; r1 += (g.k == 5 ? 2 : 1))
         for (int64_t c0 = 0; c0 < g.k; c0 += (g.k == 5 ? 2 : 1))
@@ -62,6 +64,13 @@ TEST(CompactTest, EveryWindowAndGeometryMatchesDense) {
               conv->weight.copy_(masked_weight(8, g.in / g.groups, g.k, {r0, r1, c0, c1}));
             }
             auto plan = was::plan_compaction(*conv, conv->weight, conv->bias);
+            // Depthwise layers compact to 1x1 windows (a per-channel scale)
+            // and 3x3 windows of larger kernels only.
+            const int64_t height = r1 - r0 + 1, width = c1 - c0 + 1;
+            if (g.groups == g.in && !(height == 1 && width == 1) && !(height == 3 && width == 3)) {
+              EXPECT_FALSE(plan.has_value()) << height << "x" << width;
+              continue;
+            }
             ASSERT_TRUE(plan.has_value());
             EXPECT_EQ(plan->compact_taps, (r1 - r0 + 1) * (c1 - c0 + 1) * 8);
             // Odd and even sizes; small maps pad a copy of the input, large
@@ -74,6 +83,31 @@ TEST(CompactTest, EveryWindowAndGeometryMatchesDense) {
               expect_close(conv->forward(x), dense);
             }
           }
+  }
+}
+
+// A depthwise 1x1 window runs as a per-channel multiply-add of the shifted
+// input; it must still count as the convolution it replaces.
+TEST(CompactTest, DepthwiseOneByOneWindowRunsElementwiseAndCountsItsMacs) {
+  torch::manual_seed(2);
+  for (const int64_t stride : {1, 2}) {
+    CompactableConv2d conv(torch::nn::Conv2dOptions(6, 6, 3).stride(stride).padding(1).groups(6).bias(true));
+    conv->eval();
+    {
+      torch::NoGradGuard no_grad;
+      conv->weight.copy_(masked_weight(6, 1, 3, {0, 0, 2, 2}));  // top-right tap
+    }
+    const auto plan = was::plan_compaction(*conv, conv->weight, conv->bias);
+    ASSERT_TRUE(plan.has_value());
+    const auto x = torch::randn({2, 6, 9, 8});
+    conv->set_plan(std::nullopt);
+    const auto dense = conv->forward(x);
+    conv->set_plan(plan);
+    expect_close(conv->forward(x), dense);
+    const auto macs = was::count_macs([&](torch::Tensor in) { return conv->forward(in); }, {1, 6, 9, 8},
+                                      torch::kCPU, {plan->parts[0].weight});
+    ASSERT_EQ(macs.layers.size(), 1u);
+    EXPECT_EQ(macs.total(), 6 * dense.size(2) * dense.size(3)) << "stride " << stride;
   }
 }
 
