@@ -156,7 +156,12 @@ torch::Tensor run_asymmetric_part(const ConvPart& part, const torch::nn::Conv2dI
   const int64_t full_h = (h + 2 * ph - eh) / sh + 1, full_w = (w + 2 * pw - ew) / sw + 1;
   const bool aligned = (ph - top) % sh == 0 && (pw - left) % sw == 0;
   constexpr double kMaxExtra = 0.15;  // extra output computed, against a copy of the input
-  if (aligned && out_h > 0 && out_w > 0 && double(full_h * full_w) <= (1.0 + kMaxExtra) * double(out_h * out_w)) {
+  // oneDNN's fast 1x1 kernel takes no padding: a padded 1x1 convolution runs a
+  // generic kernel, slower than the copy (ResNet-18 batch 128, 64 channels at
+  // 32x32: 18 ms sliced, see docs/INFERENCE.md).
+  const bool one_by_one = part.weight.size(2) == 1 && part.weight.size(3) == 1;
+  if (!one_by_one && aligned && out_h > 0 && out_w > 0 &&
+      double(full_h * full_w) <= (1.0 + kMaxExtra) * double(out_h * out_w)) {
     const int64_t r0 = (ph - top) / sh, c0 = (pw - left) / sw;
     const auto full = torch::conv2d(input, part.weight, part.bias, *o.stride(), torch::IntArrayRef{ph, pw},
                                     *o.dilation(), o.groups());
