@@ -10,22 +10,15 @@ the window runs at the 3x3 kernel's FLOP/s.
         python3 bench/conv_windows.py [--channels-last]
 """
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
+from timing import median_seconds
 
-def median_time(fn, reps=5):
-    fn()
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+
+def median_time(fn):
+    return median_seconds(fn, reps=5, warmup=2)
 
 
 def main():

@@ -1,26 +1,20 @@
 #!/usr/bin/env python3
 """Three ways to apply an integer crop + translate to a 512x512x3x3 weight,
 forward and backward, timed in Python PyTorch (docs/PERFORMANCE.md): the tap
-matrix product `was` uses, a gather of taps times a 0/1 mask, and a slice
-padded back to 3x3. Prints the median milliseconds of each.
+matrix product `was` used before its vectorised CPU pass, a gather of taps
+times a 0/1 mask, and a slice padded back to 3x3. Prints the median
+milliseconds of each.
 
     python3 bench/transform_variants.py     # Debian: python3-torch
 """
-import time
-
 import torch
 import torch.nn.functional as F
 
+from timing import median_seconds
+
 
 def median_ms(fn, reps=10):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return 1e3 * times[len(times) // 2]
+    return 1e3 * median_seconds(fn, reps)
 
 
 def main():
