@@ -99,7 +99,15 @@ std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::
     auto plan = plan_compaction(*conv, conv->weight, conv->bias);
     const std::string dense_shape = std::to_string(conv->weight.size(2)) + "x" + std::to_string(conv->weight.size(3));
     if (!plan) {
-      if (dense) dense->push_back(m.key() + ": " + dense_shape + " (no all-zero border taps)");
+      const auto& o = conv->options;
+      const auto window = nonzero_window(conv->weight);
+      const bool trimmable = o.groups() > 1 && o.groups() == o.in_channels() && !window.empty() &&
+                             window.height() * window.width() < conv->weight.size(2) * conv->weight.size(3);
+      if (dense)
+        dense->push_back(m.key() + ": " + dense_shape +
+                         (trimmable ? " (a depthwise " + std::to_string(window.height()) + "x" +
+                                          std::to_string(window.width()) + " window runs slower than the full kernel)"
+                                    : " (no all-zero border taps)"));
       continue;
     }
     if (compactable == nullptr) {
