@@ -355,7 +355,8 @@ namespace {
 // over the input taps i of W[r, i] times column i of A, a 16-lane vector (one
 // FMA per tap with AVX-512), and the taps whose column is all zero (most of
 // them under a crop) are skipped. BLAS runs the same [rows, 9] x [9, 9] product
-// at a fraction of its speed: the matrices are too thin for its blocking.
+// 1.6-1.7x slower (forward + backward, bench/train_step_bench.cpp): the
+// matrices are too thin for its blocking.
 constexpr int64_t kLanes = 16;  // planes of up to 4x4 taps
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
