@@ -96,18 +96,11 @@ std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::
     auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(m.value().get());
     if (conv == nullptr || (conv->weight.size(2) == 1 && conv->weight.size(3) == 1)) continue;
     auto* compactable = dynamic_cast<CompactableConv2dImpl*>(conv);
-    auto plan = plan_compaction(*conv, conv->weight, conv->bias);
+    std::string why_dense;
+    auto plan = plan_compaction(*conv, conv->weight, conv->bias, 8, &why_dense);
     const std::string dense_shape = std::to_string(conv->weight.size(2)) + "x" + std::to_string(conv->weight.size(3));
     if (!plan) {
-      const auto& o = conv->options;
-      const auto window = nonzero_window(conv->weight);
-      const bool trimmable = o.groups() > 1 && o.groups() == o.in_channels() && !window.empty() &&
-                             window.height() * window.width() < conv->weight.size(2) * conv->weight.size(3);
-      if (dense)
-        dense->push_back(m.key() + ": " + dense_shape +
-                         (trimmable ? " (a depthwise " + std::to_string(window.height()) + "x" +
-                                          std::to_string(window.width()) + " window runs slower than the full kernel)"
-                                    : " (no all-zero border taps)"));
+      if (dense) dense->push_back(m.key() + ": " + dense_shape + " (" + why_dense + ")");
       continue;
     }
     if (compactable == nullptr) {

@@ -67,18 +67,34 @@ std::string CompactPlan::describe() const {
 }
 
 std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight,
-                                           const torch::Tensor& bias, int64_t max_parts) {
+                                           const torch::Tensor& bias, int64_t max_parts, std::string* why_dense) {
   torch::NoGradGuard no_grad;
+  const auto dense = [why_dense](const std::string& why) -> std::optional<CompactPlan> {
+    if (why_dense != nullptr) *why_dense = why;
+    return std::nullopt;
+  };
   const auto& o = conv.options;
-  if (!c10::get_if<torch::enumtype::kZeros>(&o.padding_mode())) return std::nullopt;
-  if (!c10::get_if<torch::ExpandingArray<2>>(&o.padding())) return std::nullopt;  // "same"/"valid" strings
+  if (!c10::get_if<torch::enumtype::kZeros>(&o.padding_mode())) return dense("padding mode other than zeros");
+  if (!c10::get_if<torch::ExpandingArray<2>>(&o.padding())) return dense("'same' or 'valid' padding");
   const int64_t out = weight.size(0), kh = weight.size(2), kw = weight.size(3);
   const auto w = weight.detach();
   CompactPlan plan;
   plan.dense_taps = out * kh * kw;
 
   const KernelWindow all = nonzero_window(w);
-  if (all.empty()) return std::nullopt;  // an all-zero layer: keep it as it is
+  if (all.empty()) return dense("all taps zero");  // keep it as it is
+  // oneDNN's depthwise kernels are fast for 3x3 windows only: a 2x2 window
+  // runs slower than the whole 3x3 kernel it came from (MobileNetV2 at batch
+  // 128: 29 against 21 ms on 144 channels at 32x32). Depthwise layers are
+  // compacted to 1x1 windows (run as a per-channel scale, run_compact) and to
+  // 3x3 windows of larger kernels; other windows keep the dense kernel.
+  if (is_depthwise(conv) && all.height() * all.width() < kh * kw) {
+    const bool one_by_one = all.height() == 1 && all.width() == 1;
+    const bool three_by_three = all.height() == 3 && all.width() == 3;
+    if (!one_by_one && !three_by_three)
+      return dense("a depthwise " + std::to_string(all.height()) + "x" + std::to_string(all.width()) +
+                   " window runs slower than the full kernel");
+  }
   // Per-filter windows, grouped by equal window.
   std::map<std::array<int64_t, 4>, std::vector<int64_t>> groups;
   if (o.groups() == 1 && max_parts > 1) {
@@ -106,16 +122,6 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
     parts.resize(size_t(max_parts - 1));
     parts.push_back({merged, rest});
   }
-  // oneDNN's depthwise kernels are fast for 3x3 windows only: a 2x2 window
-  // runs slower than the whole 3x3 kernel it came from (MobileNetV2 at batch
-  // 128: 29 against 21 ms on 144 channels at 32x32). Depthwise layers are
-  // compacted to 1x1 windows (run as a per-channel scale, run_compact) and to
-  // 3x3 windows of larger kernels; other windows keep the dense kernel.
-  if (is_depthwise(conv)) {
-    const bool one_by_one = all.height() == 1 && all.width() == 1;
-    const bool three_by_three = all.height() == 3 && all.width() == 3 && kh * kw > 9;
-    if (!one_by_one && !three_by_three) return std::nullopt;
-  }
   int64_t grouped_taps = 0;
   for (const auto& [win, filters] : parts) grouped_taps += win.height() * win.width() * int64_t(filters.size());
   const int64_t union_taps = all.height() * all.width() * out;
@@ -131,7 +137,7 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
     // Concatenated outputs are in `order`; restore the original filter order.
     plan.restore_order = torch::argsort(torch::tensor(order, torch::kInt64)).to(w.device());
   } else {
-    if (union_taps == plan.dense_taps) return std::nullopt;  // nothing to trim
+    if (union_taps == plan.dense_taps) return dense("no all-zero border taps");
     plan.parts.push_back(make_part(conv, w, bias, all, torch::Tensor()));
     plan.compact_taps = union_taps;
   }

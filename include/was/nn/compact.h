@@ -56,8 +56,10 @@ struct CompactPlan {
 /// most `max_parts` groups of equal support, the smallest groups sharing the
 /// union of their windows beyond that (only for groups == 1; grouped
 /// and depthwise convolutions use the union window).
+/// `why_dense`, when given, receives the reason a layer stays dense.
 std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight,
-                                           const torch::Tensor& bias, int64_t max_parts = 8);
+                                           const torch::Tensor& bias, int64_t max_parts = 8,
+                                           std::string* why_dense = nullptr);
 
 /// Runs a plan: F::pad + conv2d per part, concatenated and reordered.
 torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input);
