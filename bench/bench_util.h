@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,13 +32,40 @@ inline std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+/// The median (mean of the middle two for an even count); 0 when empty.
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// The value at fraction q of the sorted values (the upper middle for q = 0.5).
+inline double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
+}
+
+/// What `cmd` (run by the shell) writes to stdout; a child benchmark's JSON.
+inline std::string command_output(const std::string& cmd) {
+  std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(cmd.c_str(), "r"), pclose);
+  if (!pipe) throw std::runtime_error("cannot run " + cmd);
+  std::string out;
+  char buf[1024];
+  while (fgets(buf, sizeof buf, pipe.get())) out += buf;
+  return out;
+}
+
 /// Times `run` by top-level operator (nested operators are inside their
 /// parent's time; backward nodes by their autograd names) and prints a table
 /// of the `rows` largest: ms per run, share of the wall time, calls per run.
 /// `by_shape`: convolutions apart by weight shape, input size and padding.
 inline void print_operator_profile(const std::function<void()>& run, int runs, size_t rows = 18,
                                    bool by_shape = false) {
-  using Clock = std::chrono::steady_clock;
   struct Span : at::ObserverContext {
     Clock::time_point start;
     bool top = false;

@@ -34,7 +34,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using was::bench::Clock;
 
 struct Args {
   std::string models = "resnet18,vgg16,mobilenetv2";
@@ -50,14 +50,11 @@ struct Args {
   std::string profile;
 };
 
+using was::bench::command_output;
+using was::bench::percentile;
+using was::bench::seconds_since;
 using was::bench::split;
 
-double seconds(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
-
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
-}
 
 // Time spent in convolutions with kernels larger than 1x1 (the ones WAS transforms).
 thread_local double t_conv_seconds = 0;
@@ -83,7 +80,7 @@ double transformed_conv_share(was::InferenceModel& m, const torch::Tensor& x) {
             auto* ctx = static_cast<TimerContext*>(raw);
             if (ctx == nullptr) return;  // not a convolution
             --t_conv_depth;
-            if (ctx->timed) t_conv_seconds += seconds(ctx->start);
+            if (ctx->timed) t_conv_seconds += seconds_since(ctx->start);
           })
           .needsInputs(true));
   torch::NoGradGuard no_grad;
@@ -91,7 +88,7 @@ double transformed_conv_share(was::InferenceModel& m, const torch::Tensor& x) {
   t_conv_seconds = 0;
   const auto t0 = Clock::now();
   for (int i = 0; i < 2; ++i) m.net->forward(x);
-  const double total = seconds(t0);
+  const double total = seconds_since(t0);
   at::removeCallback(handle);
   return t_conv_seconds / total;
 }
@@ -158,14 +155,14 @@ nlohmann::json run_child(const Args& a) {
   for (int i = 0; i < a.large_reps; ++i) {
     const auto t0 = Clock::now();
     model.net->forward(big);
-    big_times.push_back(seconds(t0));
+    big_times.push_back(seconds_since(t0));
   }
   for (int i = 0; i < 5; ++i) model.net->forward(one);
   std::vector<double> lat;
   for (int i = 0; i < a.small_reps; ++i) {
     const auto t0 = Clock::now();
     model.net->forward(one);
-    lat.push_back(seconds(t0));
+    lat.push_back(seconds_since(t0));
   }
   double mean_lat = 0;
   for (double l : lat) mean_lat += l / lat.size();
@@ -217,10 +214,10 @@ nlohmann::json run_paired_child(Args a) {
     for (int i = 0; i < reps; ++i) {
       auto t0 = Clock::now();
       first(x);
-      t_first.push_back(seconds(t0));
+      t_first.push_back(seconds_since(t0));
       t0 = Clock::now();
       second(x);
-      t_second.push_back(seconds(t0));
+      t_second.push_back(seconds_since(t0));
     }
     return percentile(t_first, 0.5) / percentile(t_second, 0.5);
   };
@@ -241,11 +238,7 @@ nlohmann::json spawn(const std::string& self, const Args& a, const std::string& 
                           std::to_string(a.large_batch) + " --large-reps " + std::to_string(a.large_reps) +
                           " --small-reps " + std::to_string(a.small_reps) + " --model " + model + " --policy '" +
                           policy + "' --variant " + variant;
-  std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 1024> buf{};
-  while (pipe && fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
-  return nlohmann::json::parse(out);
+  return nlohmann::json::parse(command_output(cmd));
 }
 
 /// Field by field median of the children's numbers.

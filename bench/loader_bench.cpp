@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "was/data/cifar.h"
 #include "was/data/datasets.h"
 #include "was/data/loader.h"
@@ -26,7 +27,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using was::bench::Clock;
 
 struct Args {
   std::string cifar, image_folder, model;
@@ -37,7 +38,7 @@ struct Args {
   int threads = 2;
 };
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using was::bench::seconds_since;
 
 struct Stats {
   double mean = 0, sd = 0;

@@ -44,7 +44,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using was::bench::Clock;
 using Json = nlohmann::json;
 
 struct Args {
@@ -66,16 +66,10 @@ struct Args {
   bool channels_last = false, bf16 = false;
 };
 
+using was::bench::command_output;
+using was::bench::median;
+using was::bench::seconds_since;
 using was::bench::split;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 double peak_rss_mib() {
   rusage usage{};
@@ -222,15 +216,6 @@ void profile_steps(const Args& a) {
 
 // --- parent --------------------------------------------------------------------
 
-std::string read_all(const std::string& cmd) {
-  std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(cmd.c_str(), "r"), pclose);
-  if (!pipe) throw std::runtime_error("cannot run " + cmd);
-  std::string out;
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
-  return out;
-}
-
 const char* kTunedMalloc = "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_TOP_PAD_=67108864 ";
 
 /// Runs one configuration ("python[-glibc]", "was[-glibc]", "was-C", "was-cl-bf16", ...) of `model`.
@@ -258,7 +243,7 @@ Json run_config(const std::string& self, const Args& a, const std::string& model
     cmd = std::string(glibc ? "WAS_GLIBC_MALLOC=1 " : "") + self + " --child" + common + flags + " --infer-reps " +
           std::to_string(a.infer_reps);
   }
-  const auto out = read_all(cmd);
+  const auto out = command_output(cmd);
   try {
     return Json::parse(out);
   } catch (const std::exception&) {
@@ -324,11 +309,11 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "round %d %-12s %-14s %.3f s/step\n", r + 1, model.c_str(), config.c_str(),
                        m["step_s"].get<double>());
       }
-    const auto conv = Json::parse(read_all(self + " --child --kind conv --batch " + std::to_string(a.batch) +
+    const auto conv = Json::parse(command_output(self + " --child --kind conv --batch " + std::to_string(a.batch) +
                                            " --threads " + std::to_string(a.threads)));
     conv_gflops.push_back(conv["gflops"].get<double>());
     for (const auto& model : models)
-      transform[model].push_back(Json::parse(read_all(self + " --child --kind transform --model " + model +
+      transform[model].push_back(Json::parse(command_output(self + " --child --kind transform --model " + model +
                                                       " --policy " + a.transform_policy + " --threads " +
                                                       std::to_string(a.threads))));
   }
