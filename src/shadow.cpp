@@ -4,6 +4,7 @@
 #include <set>
 
 #include "was/error.h"
+#include "was/models/classifier.h"
 #include "was/nn/compact.h"
 
 namespace was {
@@ -38,7 +39,17 @@ Mode Mode::parse(const std::string& text) {
 // --- ShadowLayer ---------------------------------------------------------------
 
 ShadowLayer::ShadowLayer(std::string name, int64_t index, torch::nn::Conv2dImpl* conv, Policy policy)
-    : name_(std::move(name)), index_(index), conv_(conv), plain_(conv->weight), policy_(std::move(policy)) {}
+    : name_(std::move(name)), index_(index), conv_(conv), plain_(conv->weight), policy_(std::move(policy)) {
+  if (!policy_.gain) return;
+  // Registered once on the convolution, so that the optimiser, checkpoints
+  // and exports see it as one of the model's parameters.
+  if (const auto* existing = conv_->named_parameters(/*recurse=*/false).find(kShadowGainName)) {
+    gain_ = *existing;
+  } else {
+    torch::NoGradGuard no_grad;
+    gain_ = conv_->register_parameter(kShadowGainName, torch::rand({}, plain_.options()));
+  }
+}
 
 std::vector<TransformParams> ShadowLayer::draw(uint64_t seed, StreamDomain domain, uint64_t step) const {
   const int64_t kh = plain_.size(2), kw = plain_.size(3);
@@ -51,8 +62,8 @@ std::vector<TransformParams> ShadowLayer::draw(uint64_t seed, StreamDomain domai
 }
 
 torch::Tensor ShadowLayer::shadow_weight(const std::vector<TransformParams>& params) const {
-  if (params.size() == 1) return apply_transform(plain_, params.front());
-  return apply_transform(plain_, params);
+  auto s = params.size() == 1 ? apply_transform(plain_, params.front()) : apply_transform(plain_, params);
+  return gain_.defined() ? gain_ * s : s;
 }
 
 torch::Tensor ShadowLayer::training_weight(uint64_t run_seed, uint64_t step) const {
@@ -61,7 +72,7 @@ torch::Tensor ShadowLayer::training_weight(uint64_t run_seed, uint64_t step) con
   // transform and its backward (A = I gives the same bits anyway).
   const int64_t kh = plain_.size(2), kw = plain_.size(3);
   if (std::all_of(params.begin(), params.end(), [&](const TransformParams& p) { return p.is_identity(kh, kw); }))
-    return plain_;
+    return gain_.defined() ? gain_ * plain_ : plain_;
   return shadow_weight(params);
 }
 
@@ -126,6 +137,11 @@ ShadowWeights::ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy po
     : model_(std::move(model)), policy_(std::move(policy)), seed_(seed) {
   policy_.validate();
   std::set<std::string> unmatched(policy_.exclude.begin(), policy_.exclude.end());
+  // The paper family transforms what the released code transforms, where the model says.
+  std::optional<std::set<std::string>> released;
+  if (policy_.is_paper())
+    if (const auto* classifier = dynamic_cast<const models::ClassifierImpl*>(model_.get()))
+      if (const auto& layers = classifier->paper_layers()) released.emplace(layers->begin(), layers->end());
   std::vector<std::string> names;
   int64_t index = 0;
   for (const auto& item : model_->named_modules("", /*include_self=*/false)) {
@@ -135,7 +151,8 @@ ShadowWeights::ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy po
     const auto& w = conv->weight;
     const bool excluded = unmatched.erase(item.key()) > 0 ||
                           std::find(policy_.exclude.begin(), policy_.exclude.end(), item.key()) != policy_.exclude.end();
-    if (policy_.empty() || excluded || (w.size(2) == 1 && w.size(3) == 1)) {  // WAS-SPEC §2
+    const bool not_released = released && released->count(item.key()) == 0;
+    if (policy_.empty() || excluded || not_released || (w.size(2) == 1 && w.size(3) == 1)) {  // WAS-SPEC §2, §8
       plain_convs_.push_back(conv);
       continue;
     }
@@ -171,6 +188,20 @@ void ShadowWeights::draw_for_training(uint64_t step) {
       continue;
     }
     layers_[i].conv().weight = layers_[i].training_weight(seed_, step);
+  }
+}
+
+void ShadowWeights::use_draw(uint64_t seed, StreamDomain domain, uint64_t step) {
+  torch::NoGradGuard no_grad;
+  mode_ = Mode::stochastic_dom();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto w = layers_[i].shadow_weight(layers_[i].draw(seed, domain, step));
+    if (self_managed_[i] != nullptr) {
+      self_managed_[i]->set_eval_weight(w);
+      continue;
+    }
+    if (auto* zoo = drawn_lazily_[i]) zoo->set_training_weight(nullptr);
+    layers_[i].conv().weight = w;
   }
 }
 

@@ -63,7 +63,7 @@ double snap(double v) {
   return std::abs(v - r) < kSnap ? r : v;
 }
 
-PlaneMatrix rotate_plane(int64_t kh, int64_t kw, double angle_deg) {
+PlaneMatrix rotate_plane(int64_t kh, int64_t kw, double angle_deg, bool nearest) {
   const int64_t kk = kh * kw;
   PlaneMatrix m(kk * kk, 0.0);
   const double a = angle_deg * M_PI / 180.0;
@@ -75,7 +75,12 @@ PlaneMatrix rotate_plane(int64_t kh, int64_t kw, double angle_deg) {
       const double x = col - cx, y = row - cy;
       const double src_col = snap(c * x - s * y + cx);
       const double src_row = snap(s * x + c * y + cy);
-      const double c0 = std::floor(src_col), r0 = std::floor(src_row);
+      if (nearest) {  // grid_sample's nearest: round half to even
+        const auto r = static_cast<int64_t>(std::nearbyint(src_row)), q = static_cast<int64_t>(std::nearbyint(src_col));
+        if (r >= 0 && r < kh && q >= 0 && q < kw) m[(row * kw + col) * kk + (r * kw + q)] = 1.0;
+        continue;
+      }
+      const double c0 = std::floor(src_col), r0 = std::nearbyint(src_row);
       const double fc = src_col - c0, fr = src_row - r0;
       const double taps[4][3] = {{r0, c0, (1 - fr) * (1 - fc)},
                                  {r0, c0 + 1, (1 - fr) * fc},
@@ -91,12 +96,51 @@ PlaneMatrix rotate_plane(int64_t kh, int64_t kw, double angle_deg) {
   return m;
 }
 
+// torch's upsample_bilinear2d (align_corners=False) of a window to kh x kw:
+// source = (out + 0.5) * in / out - 0.5, clamped at 0; the upper tap clamped
+// to the window.
+PlaneMatrix resized_crop_plane(int64_t kh, int64_t kw, const CropWindow& win) {
+  const int64_t kk = kh * kw;
+  PlaneMatrix m(kk * kk, 0.0);
+  const auto source = [](int64_t out, int64_t in_size, int64_t out_size, int64_t& i0, int64_t& i1, double& frac) {
+    const double src = std::max(0.0, (double(out) + 0.5) * double(in_size) / double(out_size) - 0.5);
+    i0 = std::min<int64_t>(static_cast<int64_t>(std::floor(src)), in_size - 1);
+    i1 = std::min<int64_t>(i0 + 1, in_size - 1);
+    frac = src - double(i0);
+  };
+  for (int64_t y = 0; y < kh; ++y) {
+    int64_t y0, y1;
+    double fy;
+    source(y, win.h, kh, y0, y1, fy);
+    for (int64_t x = 0; x < kw; ++x) {
+      int64_t x0, x1;
+      double fx;
+      source(x, win.w, kw, x0, x1, fx);
+      const int64_t taps[4][2] = {{y0, x0}, {y0, x1}, {y1, x0}, {y1, x1}};
+      const double weights[4] = {(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx};
+      for (int t = 0; t < 4; ++t)
+        if (weights[t] != 0.0)
+          m[(y * kw + x) * kk + ((win.y0 + taps[t][0]) * kw + (win.x0 + taps[t][1]))] += weights[t];
+    }
+  }
+  return m;
+}
+
 PlaneMatrix compose_plane(const TransformParams& p, int64_t kh, int64_t kw) {
   const int64_t kk = kh * kw;
   PlaneMatrix m = p.crop ? crop_plane(kh, kw, *p.crop) : identity_plane(kk);
+  if (p.resized_crop) m = multiply(resized_crop_plane(kh, kw, *p.resized_crop), m, kk);
   if (p.dx != 0 || p.dy != 0) m = multiply(translate_plane(kh, kw, p.dx, p.dy), m, kk);
-  if (p.angle_deg) m = multiply(rotate_plane(kh, kw, *p.angle_deg), m, kk);
+  if (p.angle_deg) m = multiply(rotate_plane(kh, kw, *p.angle_deg, p.nearest), m, kk);
   return m;
+}
+
+void check_window(int64_t kh, int64_t kw, const CropWindow& window, const char* what) {
+  if (window.h < 1 || window.w < 1 || window.y0 < 0 || window.x0 < 0 || window.y0 + window.h > kh ||
+      window.x0 + window.w > kw)
+    throw Error(std::string(what) + " window [y0=" + std::to_string(window.y0) + ",x0=" + std::to_string(window.x0) +
+                ",h=" + std::to_string(window.h) + ",w=" + std::to_string(window.w) + "] is outside a " +
+                std::to_string(kh) + "x" + std::to_string(kw) + " plane");
 }
 
 torch::Tensor to_tensor(const PlaneMatrix& m, int64_t kk) {
@@ -154,6 +198,21 @@ void check_probability(double p, const std::string& what) {
 // --- Policy ------------------------------------------------------------------
 
 void Policy::validate() const {
+  if (crop && is_paper())
+    throw Error("policy: the paper family crops by resizing, it has no crop=",
+                "write paper:rcrop=SMIN:SMAX (torchvision's RandomResizedCrop), e.g. paper:rcrop=0.8:1.0");
+  if (rcrop && !is_paper())
+    throw Error("policy: rcrop (the released code's resized crop) belongs to the paper family",
+                "write paper:rcrop=" + format_number(rcrop->smin) + ":" + format_number(rcrop->smax));
+  if (gain && !is_paper())
+    throw Error("policy: the learnable gain belongs to the paper family", "write paper:... (e.g. paper:CT)");
+  if (rcrop) {
+    if (!(rcrop->smin > 0.0 && rcrop->smin <= rcrop->smax && rcrop->smax <= 1.0))
+      throw Error("policy: rcrop area fraction must satisfy 0 < smin <= smax <= 1, got rcrop=" +
+                      format_number(rcrop->smin) + ":" + format_number(rcrop->smax),
+                  "a fraction of the plane's area, in (0, 1], e.g. paper:rcrop=0.8:1.0");
+    check_probability(rcrop->p, "rcrop");
+  }
   if (crop) {
     if (!(crop->smin > 0.0 && crop->smin <= crop->smax && crop->smax <= 1.0))
       throw Error("policy: crop ratio must satisfy 0 < smin <= smax <= 1, got crop=" +
@@ -181,6 +240,8 @@ std::string Policy::to_string() const {
   std::vector<std::string> parts;
   auto with_p = [](std::string s, double p) { return p == 1.0 ? s : s + "@p=" + format_number(p); };
   if (crop) parts.push_back(with_p("crop=" + format_number(crop->smin) + ":" + format_number(crop->smax), crop->p));
+  if (rcrop)
+    parts.push_back(with_p("rcrop=" + format_number(rcrop->smin) + ":" + format_number(rcrop->smax), rcrop->p));
   if (translate)
     parts.push_back(with_p("translate=" + format_number(translate->fx) + ":" + format_number(translate->fy),
                            translate->p));
@@ -193,7 +254,8 @@ std::string Policy::to_string() const {
     for (size_t i = 0; i < exclude.size(); ++i) ex += (i ? ":" : "") + exclude[i];
     parts.push_back(ex);
   }
-  std::string out;
+  if (is_paper() && !gain) parts.push_back("gain=off");
+  std::string out = is_paper() ? "paper:" : "";
   for (size_t i = 0; i < parts.size(); ++i) out += (i ? "," : "") + parts[i];
   return out;
 }
@@ -216,9 +278,39 @@ Policy Policy::preset(const std::string& name_in) {
   return p;
 }
 
-Policy Policy::parse(const std::string& text) {
+Policy Policy::paper_preset(const std::string& name_in) {
+  std::string upper;
+  for (char ch : name_in) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  Policy p;
+  p.family = Family::kPaper;
+  p.gain = true;
+  if (upper == "NONE" || upper == "BASELINE") return Policy{};
+  if (upper.empty() || upper.find_first_not_of("CTR") != std::string::npos)
+    throw Error("policy: unknown paper preset 'paper:" + name_in + "'",
+                "paper presets are paper:C, paper:T, paper:R, paper:CT, paper:CTR; or transforms, e.g. "
+                "paper:rcrop=0.6:0.8,translate=0.3:0.3");
+  // The released code's ranges: RandomResizedCrop(scale=(0.8, 1.0)),
+  // RandomAffine(translate=(0.3, 0.3)), RandomRotation(90) = (-90, 90).
+  for (char ch : upper) {
+    if (ch == 'C') p.rcrop = ResizedCropRange{0.8, 1.0, 1.0};
+    if (ch == 'T') p.translate = TranslateRange{0.3, 0.3, 1.0};
+    if (ch == 'R') p.rotate = RotateRange{-90.0, 90.0, 1.0};
+  }
+  return p;
+}
+
+Policy Policy::parse(const std::string& text_in) {
   Policy policy;
-  if (text.empty()) throw Error("policy: empty --was value", "use none, a preset (C, T, R, CT, CTR) or transforms");
+  if (text_in.empty()) throw Error("policy: empty --was value", "use none, a preset (C, T, R, CT, CTR) or transforms");
+  std::string text = text_in;
+  const bool paper = text.rfind("paper:", 0) == 0;
+  if (paper) {
+    text = text.substr(6);
+    policy.family = Family::kPaper;
+    policy.gain = true;
+    if (text.empty())
+      throw Error("policy: 'paper:' needs a preset or transforms", "e.g. paper:CT or paper:rcrop=0.8:1.0");
+  }
   for (const std::string& token : split(text, ',')) {
     if (token.empty()) continue;
     // A trailing @p=X sets the probability of the transform(s) of this token.
@@ -233,12 +325,14 @@ Policy Policy::parse(const std::string& text) {
     }
     const auto eq = body.find('=');
     if (eq == std::string::npos) {  // a preset
-      const Policy preset = Policy::preset(body);
+      const Policy preset = paper ? Policy::paper_preset(body) : Policy::preset(body);
       if (preset.crop) policy.crop = preset.crop;
+      if (preset.rcrop) policy.rcrop = preset.rcrop;
       if (preset.translate) policy.translate = preset.translate;
       if (preset.rotate) policy.rotate = preset.rotate;
       if (prob) {
         if (preset.crop) policy.crop->p = *prob;
+        if (preset.rcrop) policy.rcrop->p = *prob;
         if (preset.translate) policy.translate->p = *prob;
         if (preset.rotate) policy.rotate->p = *prob;
       }
@@ -248,6 +342,13 @@ Policy Policy::parse(const std::string& text) {
     if (key == "crop") {
       auto [a, b] = parse_range(value, "crop");
       policy.crop = CropRange{a, b, prob.value_or(1.0)};
+    } else if (key == "rcrop") {
+      auto [a, b] = parse_range(value, "rcrop");
+      policy.rcrop = ResizedCropRange{a, b, prob.value_or(1.0)};
+    } else if (key == "gain" && paper) {
+      if (value == "on") policy.gain = true;
+      else if (value == "off") policy.gain = false;
+      else throw Error("policy: gain must be on or off, got '" + value + "'");
     } else if (key == "translate") {
       auto [a, b] = parse_range(value, "translate");
       policy.translate = TranslateRange{a, b, prob.value_or(1.0)};
@@ -263,7 +364,9 @@ Policy Policy::parse(const std::string& text) {
         if (!name.empty()) policy.exclude.push_back(name);
     } else {
       throw Error("policy: unknown key '" + key + "' in '" + token + "'",
-                  "keys are crop, translate, rotate, granularity, exclude; presets C, T, R, CT, CTR");
+                  paper ? "paper keys are rcrop, translate, rotate, granularity, exclude, gain; presets C, T, R, CT"
+                        : "keys are crop, translate, rotate, granularity, exclude; presets C, T, R, CT, CTR; "
+                          "paper:... for the released code's family");
     }
   }
   policy.validate();
@@ -275,7 +378,8 @@ bool operator==(const Policy& a, const Policy& b) { return a.to_string() == b.to
 // --- draws -------------------------------------------------------------------
 
 bool TransformParams::is_identity(int64_t kh, int64_t kw) const {
-  const bool full_crop = !crop || (crop->h == kh && crop->w == kw);
+  const bool full_crop = (!crop || (crop->h == kh && crop->w == kw)) &&
+                         (!resized_crop || (resized_crop->h == kh && resized_crop->w == kw));
   const bool no_rotation = !angle_deg || std::fmod(*angle_deg, 360.0) == 0.0;
   return full_crop && dx == 0 && dy == 0 && no_rotation;
 }
@@ -283,13 +387,87 @@ bool TransformParams::is_identity(int64_t kh, int64_t kw) const {
 std::string TransformParams::to_string() const {
   std::ostringstream os;
   if (crop) os << "crop[y0=" << crop->y0 << ",x0=" << crop->x0 << ",h=" << crop->h << ",w=" << crop->w << "] ";
+  if (resized_crop)
+    os << "rcrop[y0=" << resized_crop->y0 << ",x0=" << resized_crop->x0 << ",h=" << resized_crop->h
+       << ",w=" << resized_crop->w << "] ";
   if (dx != 0 || dy != 0) os << "translate[dx=" << dx << ",dy=" << dy << "] ";
-  if (angle_deg) os << "rotate[" << *angle_deg << "deg] ";
+  if (angle_deg) os << "rotate[" << *angle_deg << "deg" << (nearest ? ",nearest" : "") << "] ";
   std::string s = os.str();
   return s.empty() ? "identity" : s.substr(0, s.size() - 1);
 }
 
+CropWindow resized_crop_window(int64_t kh, int64_t kw, double smin, double smax,
+                               const std::array<ResizedCropTry, 10>& tries) {
+  // torchvision's RandomResizedCrop.get_params; Python's round() is half to even.
+  const double area = double(kh * kw);
+  const double log_lo = std::log(3.0 / 4.0), log_hi = std::log(4.0 / 3.0);
+  for (const auto& t : tries) {
+    const double target_area = area * (smin + (smax - smin) * t.u_area);
+    const double aspect_ratio = std::exp(log_lo + (log_hi - log_lo) * t.u_log_ratio);
+    const auto w = static_cast<int64_t>(std::nearbyint(std::sqrt(target_area * aspect_ratio)));
+    const auto h = static_cast<int64_t>(std::nearbyint(std::sqrt(target_area / aspect_ratio)));
+    if (0 < w && w <= kw && 0 < h && h <= kh)
+      return {static_cast<int64_t>(t.r_row % static_cast<uint64_t>(kh - h + 1)),
+              static_cast<int64_t>(t.r_col % static_cast<uint64_t>(kw - w + 1)), h, w};
+  }
+  // Fallback: a centre crop of the plane clamped to the ratio range.
+  const double in_ratio = double(kw) / double(kh);
+  int64_t w = kw, h = kh;
+  if (in_ratio < 3.0 / 4.0) {
+    h = static_cast<int64_t>(std::nearbyint(double(w) / (3.0 / 4.0)));
+  } else if (in_ratio > 4.0 / 3.0) {
+    w = static_cast<int64_t>(std::nearbyint(double(h) * (4.0 / 3.0)));
+  }
+  return {(kh - h) / 2, (kw - w) / 2, h, w};
+}
+
+namespace {
+
+// The paper family: every listed transform's numbers are drawn (fixed
+// consumption), then exactly one of them, chosen uniformly, is applied.
+TransformParams draw_paper_params(const Policy& policy, int64_t kh, int64_t kw, CounterStream& stream) {
+  const int listed = int(policy.rcrop.has_value()) + int(policy.translate.has_value()) + int(policy.rotate.has_value());
+  const int64_t pick = listed > 0 ? stream.integer(0, listed - 1) : 0;
+  int index = 0;
+  TransformParams params;
+  if (policy.rcrop) {
+    const double u_apply = stream.uniform();
+    std::array<ResizedCropTry, 10> tries;
+    for (auto& t : tries) {
+      t.u_area = stream.uniform();
+      t.u_log_ratio = stream.uniform();
+      t.r_row = stream.next_u64();
+      t.r_col = stream.next_u64();
+    }
+    if (pick == index && u_apply < policy.rcrop->p)
+      params.resized_crop = resized_crop_window(kh, kw, policy.rcrop->smin, policy.rcrop->smax, tries);
+    ++index;
+  }
+  if (policy.translate) {
+    const double u_apply = stream.uniform();
+    const double ux = stream.uniform(-policy.translate->fx * kw, policy.translate->fx * kw);
+    const double uy = stream.uniform(-policy.translate->fy * kh, policy.translate->fy * kh);
+    if (pick == index && u_apply < policy.translate->p) {
+      params.dx = static_cast<int64_t>(std::nearbyint(ux));
+      params.dy = static_cast<int64_t>(std::nearbyint(uy));
+    }
+    ++index;
+  }
+  if (policy.rotate) {
+    const double u_apply = stream.uniform();
+    const double a = stream.uniform(policy.rotate->amin, policy.rotate->amax);
+    if (pick == index && u_apply < policy.rotate->p) {
+      params.angle_deg = a;
+      params.nearest = true;
+    }
+  }
+  return params;
+}
+
+}  // namespace
+
 TransformParams draw_params(const Policy& policy, int64_t kh, int64_t kw, CounterStream& stream) {
+  if (policy.is_paper()) return draw_paper_params(policy, kh, kw, stream);
   TransformParams params;
   if (policy.crop) {  // four numbers, whatever the outcome
     const double u_apply = stream.uniform();
@@ -325,12 +503,14 @@ TransformParams draw_params(const Policy& policy, int64_t kh, int64_t kw, Counte
 
 torch::Tensor crop_matrix(int64_t kh, int64_t kw, const CropWindow& window) {
   check_plane(kh, kw);
-  if (window.h < 1 || window.w < 1 || window.y0 < 0 || window.x0 < 0 || window.y0 + window.h > kh ||
-      window.x0 + window.w > kw)
-    throw Error("crop window [y0=" + std::to_string(window.y0) + ",x0=" + std::to_string(window.x0) +
-                ",h=" + std::to_string(window.h) + ",w=" + std::to_string(window.w) + "] is outside a " +
-                std::to_string(kh) + "x" + std::to_string(kw) + " plane");
+  check_window(kh, kw, window, "crop");
   return to_tensor(crop_plane(kh, kw, window), kh * kw);
+}
+
+torch::Tensor resized_crop_matrix(int64_t kh, int64_t kw, const CropWindow& window) {
+  check_plane(kh, kw);
+  check_window(kh, kw, window, "rcrop");
+  return to_tensor(resized_crop_plane(kh, kw, window), kh * kw);
 }
 
 torch::Tensor translate_matrix(int64_t kh, int64_t kw, int64_t dx, int64_t dy) {
@@ -338,14 +518,15 @@ torch::Tensor translate_matrix(int64_t kh, int64_t kw, int64_t dx, int64_t dy) {
   return to_tensor(translate_plane(kh, kw, dx, dy), kh * kw);
 }
 
-torch::Tensor rotate_matrix(int64_t kh, int64_t kw, double angle_deg) {
+torch::Tensor rotate_matrix(int64_t kh, int64_t kw, double angle_deg, bool nearest) {
   check_plane(kh, kw);
-  return to_tensor(rotate_plane(kh, kw, angle_deg), kh * kw);
+  return to_tensor(rotate_plane(kh, kw, angle_deg, nearest), kh * kw);
 }
 
 torch::Tensor transform_matrix(const TransformParams& params, int64_t kh, int64_t kw) {
   check_plane(kh, kw);
-  if (params.crop) crop_matrix(kh, kw, *params.crop);  // validates the window
+  if (params.crop) check_window(kh, kw, *params.crop, "crop");
+  if (params.resized_crop) check_window(kh, kw, *params.resized_crop, "rcrop");
   return to_tensor(compose_plane(params, kh, kw), kh * kw);
 }
 
@@ -536,6 +717,8 @@ torch::Tensor apply_transform(const torch::Tensor& weight, const std::vector<Tra
   auto stacked = torch::empty({out, kk, kk}, torch::kFloat64);
   auto* dst = stacked.data_ptr<double>();
   for (int64_t o = 0; o < out; ++o) {
+    if (per_filter[o].crop) check_window(kh, kw, *per_filter[o].crop, "crop");
+    if (per_filter[o].resized_crop) check_window(kh, kw, *per_filter[o].resized_crop, "rcrop");
     const PlaneMatrix m = compose_plane(per_filter[o], kh, kw);
     std::copy(m.begin(), m.end(), dst + o * kk * kk);
   }

@@ -30,6 +30,8 @@ struct Mode {
   std::string policy;  ///< DOM only: "" draws from the training policy
 
   static Mode aom() { return {}; }
+  /// What use_draw leaves: a DOM drawn afresh, named by no DOM seed.
+  static Mode stochastic_dom() { return {Kind::kDom, -1, {}}; }
   static Mode dom(int64_t seed = 0) { return {Kind::kDom, seed, {}}; }
   /// A DOM drawn from `policy` (canonicalised; throws was::Error if invalid).
   static Mode dom(int64_t seed, const Policy& policy);
@@ -55,6 +57,10 @@ class ShadowLayer {
   torch::nn::Conv2dImpl& conv() const { return *conv_; }
   /// W: the registered parameter, whatever the forward pass currently uses.
   const torch::Tensor& plain_weight() const { return plain_; }
+  /// The paper family's learnable gain g (a 0-d parameter "shadow_gain" of
+  /// the convolution, initialised U[0, 1) as the released code does);
+  /// undefined otherwise. The shadow path computes with g * T(W), AOM with W.
+  const torch::Tensor& gain() const { return gain_; }
 
   /// θ for this layer from the stream (seed, domain, layer index, step): one
   /// entry under `layer` granularity, one per output filter under `filter`.
@@ -74,8 +80,12 @@ class ShadowLayer {
   int64_t index_;
   torch::nn::Conv2dImpl* conv_;
   torch::Tensor plain_;
+  torch::Tensor gain_;
   Policy policy_;
 };
+
+/// The name of the gain parameter on a transformed convolution (paper family).
+constexpr const char* kShadowGainName = "shadow_gain";
 
 /// Drop-in for torch::nn::Conv2d (same options) that is a WAS convolution on
 /// its own: each training forward draws fresh shadow weights, evaluation runs
@@ -94,6 +104,11 @@ class WasConv2dImpl : public torch::nn::Conv2dImpl {
   void train(bool on = true) override;
   /// What an evaluation forward computes with now.
   torch::Tensor eval_weight();
+  /// Evaluation with these weights (one draw, as ShadowWeights::use_draw sets).
+  void set_eval_weight(torch::Tensor weight) {
+    mode_ = Mode::stochastic_dom();
+    dom_weight_ = std::move(weight);
+  }
   /// The stream counter of the next training forward (one per forward).
   void set_step(uint64_t step) { step_ = step; }
   uint64_t step() const { return step_; }
@@ -119,7 +134,9 @@ struct Sparsity {
 };
 
 /// Applies WAS to an existing model: every torch::nn::Conv2d whose kernel is
-/// larger than 1x1 (grouped and depthwise included), except the excluded ones.
+/// larger than 1x1 (grouped and depthwise included), except the excluded ones;
+/// under a paper-family policy on a model that names the layers its released
+/// code transforms (models::ClassifierImpl::paper_layers), exactly those.
 /// The convolutions keep their type and parameters; before a forward pass the
 /// controller points each one's `weight` at the tensor to use (its W stays the
 /// registered parameter the optimiser updates). WasConv2d layers found in the
@@ -139,6 +156,10 @@ class ShadowWeights {
   void draw_for_training(uint64_t step);
   /// Inference: every layer computes with W (AOM) or the DOM draw.
   void use_mode(const Mode& mode);
+  /// Inference with one draw of the training policy from the stream
+  /// (seed, domain, layer, step), e.g. a fresh draw per test batch (the
+  /// paper's stochastic DOM). mode() is then Mode::stochastic_dom().
+  void use_draw(uint64_t seed, StreamDomain domain, uint64_t step);
   const Mode& mode() const { return mode_; }
 
   Sparsity sparsity(const Mode& mode) const;

@@ -18,26 +18,36 @@ struct LiteStage {
 }  // namespace
 
 MBConvImpl::MBConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
-                       int64_t expand_ratio)
-    : use_residual(stride == 1 && in_channels == out_channels) {
+                       int64_t expand_ratio, torch::nn::BatchNormOptions bn, double drop_connect_rate)
+    : use_residual(stride == 1 && in_channels == out_channels), drop_connect(drop_connect_rate) {
+  const auto norm = [&bn](int64_t channels) {
+    return was::FoldableBatchNorm2d(torch::nn::BatchNormOptions(channels).eps(bn.eps()).momentum(bn.momentum()));
+  };
   TORCH_CHECK(stride == 1 || stride == 2, "MBConv: stride must be 1 or 2, got ", stride);
   TORCH_CHECK(kernel_size % 2 == 1, "MBConv: the depthwise kernel must be odd, got ", kernel_size);
   const int64_t hidden = in_channels * expand_ratio;
   if (expand_ratio != 1) {
     expand = register_module("expand", lite_conv(in_channels, hidden, 1));
-    expand_bn = register_module("expand_bn", was::FoldableBatchNorm2d(hidden));
+    expand_bn = register_module("expand_bn", norm(hidden));
   }
   depthwise = register_module("depthwise", lite_conv(hidden, hidden, kernel_size, stride, /*groups=*/hidden));
-  depthwise_bn = register_module("depthwise_bn", was::FoldableBatchNorm2d(hidden));
+  depthwise_bn = register_module("depthwise_bn", norm(hidden));
   project = register_module("project", lite_conv(hidden, out_channels, 1));
-  project_bn = register_module("project_bn", was::FoldableBatchNorm2d(out_channels));
+  project_bn = register_module("project_bn", norm(out_channels));
 }
 
 torch::Tensor MBConvImpl::forward(torch::Tensor x) {
   auto out = expand.is_empty() ? x : relu6_bf16_safe(expand_bn(expand(x)));  // N x t*in x H x W
   out = relu6_bf16_safe(depthwise_bn(depthwise(out)));                       // N x t*in x H/s x W/s
   out = project_bn(project(out));                                            // N x out x H/s x W/s
-  return use_residual ? x + out : out;
+  if (!use_residual) return out;
+  if (drop_connect > 0.0 && is_training()) {
+    // Per sample: keep with 1 - rate and rescale (the released code's drop_connect).
+    const double keep = 1.0 - drop_connect;
+    const auto mask = torch::floor(keep + torch::rand({out.size(0), 1, 1, 1}, out.options()));
+    out = out / keep * mask;
+  }
+  return x + out;
 }
 
 EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientNetLiteOptions options) {
@@ -54,21 +64,31 @@ EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientN
   };
   // clang-format on
   // Lite: stem and head widths are fixed, not scaled with the width multiplier.
+  const bool released = options.released_code();
+  auto bn = torch::nn::BatchNormOptions(1);
+  if (released) bn.eps(1e-3).momentum(0.01);
+  const auto norm = [&bn](int64_t channels) {
+    return was::FoldableBatchNorm2d(torch::nn::BatchNormOptions(channels).eps(bn.eps()).momentum(bn.momentum()));
+  };
   stem = register_module("stem", lite_conv(config.in_channels, 32, 3, options.stem_stride()));
-  stem_bn = register_module("stem_bn", was::FoldableBatchNorm2d(32));
+  stem_bn = register_module("stem_bn", norm(32));
   blocks = torch::nn::Sequential();
-  int64_t channels = 32;
+  int64_t channels = 32, index = 0;
   for (const auto& stage : stages) {
-    for (int64_t i = 0; i < stage.blocks; ++i) {
-      blocks->push_back(
-          MBConv(channels, stage.channels, stage.kernel_size, i == 0 ? stage.stride : 1, stage.expand_ratio));
+    for (int64_t i = 0; i < stage.blocks; ++i, ++index) {
+      // The released loop scales 0.2 by the block index over the number of stages.
+      const double drop_connect = released ? 0.2 * double(index) / double(stages.size()) : 0.0;
+      blocks->push_back(MBConv(channels, stage.channels, stage.kernel_size, i == 0 ? stage.stride : 1,
+                               stage.expand_ratio, bn, drop_connect));
       channels = stage.channels;
     }
   }
   register_module("blocks", blocks);
   head = register_module("head", lite_conv(channels, 1280, 1));
-  head_bn = register_module("head_bn", was::FoldableBatchNorm2d(1280));
+  head_bn = register_module("head_bn", norm(1280));
+  if (released) dropout = register_module("dropout", torch::nn::Dropout(0.2));
   fc = register_module("fc", torch::nn::Linear(1280, config.num_classes));
+  if (released) return;
 
   // torchvision's EfficientNet initialisation.
   for (auto& module : modules(/*include_self=*/false)) {
@@ -87,6 +107,7 @@ torch::Tensor EfficientNetLiteImpl::forward(torch::Tensor x) {
   x = blocks->forward(x);                                // N x 320 x 2 x 2
   x = relu6_bf16_safe(head_bn(head(x)));                 // N x 1280 x 2 x 2
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // N x 1280
+  if (!dropout.is_empty()) x = dropout(x);
   return fc(x);                                          // N x classes
 }
 

@@ -3,9 +3,10 @@
 namespace was::models {
 namespace {
 
-was::CompactableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1) {
+was::CompactableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1,
+                            bool bias = false) {
   return was::CompactableConv2d(
-      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(false));
+      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).groups(groups).bias(bias));
 }
 
 // One row of the paper's Table 2: expansion t, output channels c, blocks n, stride s.
@@ -16,17 +17,17 @@ struct Stage {
 }  // namespace
 
 InvertedResidualImpl::InvertedResidualImpl(int64_t in_channels, int64_t out_channels, int64_t stride,
-                                           int64_t expand_ratio)
+                                           int64_t expand_ratio, bool always_expand, bool bias)
     : use_residual(stride == 1 && in_channels == out_channels) {
   TORCH_CHECK(stride == 1 || stride == 2, "InvertedResidual: stride must be 1 or 2, got ", stride);
   const int64_t hidden = in_channels * expand_ratio;
-  if (expand_ratio != 1) {
-    expand = register_module("expand", conv(in_channels, hidden, 1));
+  if (expand_ratio != 1 || always_expand) {
+    expand = register_module("expand", conv(in_channels, hidden, 1, 1, 1, bias));
     expand_bn = register_module("expand_bn", was::FoldableBatchNorm2d(hidden));
   }
-  depthwise = register_module("depthwise", conv(hidden, hidden, 3, stride, /*groups=*/hidden));
+  depthwise = register_module("depthwise", conv(hidden, hidden, 3, stride, /*groups=*/hidden, bias));
   depthwise_bn = register_module("depthwise_bn", was::FoldableBatchNorm2d(hidden));
-  project = register_module("project", conv(hidden, out_channels, 1));
+  project = register_module("project", conv(hidden, out_channels, 1, 1, 1, bias));
   project_bn = register_module("project_bn", was::FoldableBatchNorm2d(out_channels));
 }
 
@@ -38,32 +39,36 @@ torch::Tensor InvertedResidualImpl::forward(torch::Tensor x) {
 }
 
 MobileNetV2Impl::MobileNetV2Impl(const ModelConfig& config, MobileNetV2Options options) {
+  const bool released = options.released_code();
   // clang-format off
   const std::vector<Stage> stages = {
       // t, c,   n, s
       {1, 16,  1, 1},
-      {6, 24,  2, options.stage2_stride()},  // 2 on ImageNet
+      {6, 24,  2, released ? 2 : options.stage2_stride()},  // 2 on ImageNet
       {6, 32,  3, 2},
       {6, 64,  4, 2},
       {6, 96,  3, 1},
-      {6, 160, 3, 2},
+      {6, 160, 3, released ? 1 : 2},
       {6, 320, 1, 1},
   };
   // clang-format on
-  stem = register_module("stem", conv(config.in_channels, 32, 3, options.stem_stride()));
+  stem = register_module("stem", released ? conv(config.in_channels, 32, 1, 1, 1, /*bias=*/true)
+                                          : conv(config.in_channels, 32, 3, options.stem_stride()));
   stem_bn = register_module("stem_bn", was::FoldableBatchNorm2d(32));
   blocks = torch::nn::Sequential();
   int64_t channels = 32;
   for (const auto& stage : stages) {
     for (int64_t i = 0; i < stage.blocks; ++i) {
-      blocks->push_back(InvertedResidual(channels, stage.channels, i == 0 ? stage.stride : 1, stage.expand_ratio));
+      blocks->push_back(InvertedResidual(channels, stage.channels, i == 0 ? stage.stride : 1, stage.expand_ratio,
+                                         /*always_expand=*/released, /*bias=*/released));
       channels = stage.channels;
     }
   }
   register_module("blocks", blocks);
-  head = register_module("head", conv(channels, 1280, 1));
+  head = register_module("head", conv(channels, 1280, 1, 1, 1, released));
   head_bn = register_module("head_bn", was::FoldableBatchNorm2d(1280));
   fc = register_module("fc", torch::nn::Linear(1280, config.num_classes));
+  if (released) return;  // LibTorch's default initialisation, as the released code has
 
   // torchvision's MobileNetV2 initialisation.
   for (auto& module : modules(/*include_self=*/false)) {

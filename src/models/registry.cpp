@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <mutex>
+#include <set>
 
 #include "was/error.h"
 #include "was/nn/compact.h"
@@ -13,6 +14,75 @@
 
 namespace was::models {
 namespace {
+
+// The convolutions of `model` whose module name `pick` accepts, in module order.
+std::vector<std::string> conv_names(const ClassifierImpl& model, const std::function<bool(const std::string&)>& pick) {
+  std::vector<std::string> names;
+  for (const auto& item : model.named_modules("", /*include_self=*/false))
+    if (dynamic_cast<const torch::nn::Conv2dImpl*>(item.value().get()) != nullptr && pick(item.key()))
+      names.push_back(item.key());
+  return names;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A `_paper` model: the released code's architecture, and the layers it transforms.
+template <typename Build>
+ModelFactory released(Build build, std::function<bool(const std::string&)> transformed) {
+  return [build, transformed](const ModelConfig& c) -> std::shared_ptr<ClassifierImpl> {
+    std::shared_ptr<ClassifierImpl> model = build(c);
+    model->set_paper_layers(conv_names(*model, transformed));
+    return model;
+  };
+}
+
+void register_released_code_models(std::map<std::string, ModelFactory>& factories) {
+  // vgg_1d.py / vgg_2d.py: 4096-4096 classifier with dropout, biased convs;
+  // the first conv of each of the first four stages stays plain (9 of 13).
+  factories["vgg16_paper"] = released(
+      [](const ModelConfig& c) {
+        return std::make_shared<VggImpl>(
+            vgg16_widths(), c, VggOptions().classifier_hidden(4096).conv_bias(true).torchvision_init(false));
+      },
+      [](const std::string& name) {
+        static const std::set<std::string> plain = {"features.0", "features.7", "features.14", "features.24"};
+        return plain.count(name) == 0;
+      });
+  // resnet_2d.py: 3x3 projection shortcuts; both convs of every block (stem and shortcuts plain).
+  const auto resnet_blocks = [](const std::string& name) {
+    return name.rfind("layer", 0) == 0 && (ends_with(name, ".conv1") || ends_with(name, ".conv2"));
+  };
+  const auto resnet_options = ResNetOptions().shortcut_kernel(3).kaiming_init(false);
+  factories["resnet18_paper"] = released(
+      [resnet_options](const ModelConfig& c) {
+        return std::make_shared<ResNetImpl>(std::vector<int64_t>{2, 2, 2, 2}, c, resnet_options);
+      },
+      resnet_blocks);
+  factories["resnet34_paper"] = released(
+      [resnet_options](const ModelConfig& c) {
+        return std::make_shared<ResNetImpl>(std::vector<int64_t>{3, 4, 6, 3}, c, resnet_options);
+      },
+      resnet_blocks);
+  // googlenet.py: the 3x3 of branch 2 and the 5x5 of branch 3 of every block.
+  factories["googlenet_paper"] = released(
+      [](const ModelConfig& c) { return std::make_shared<GoogLeNetImpl>(c, GoogLeNetOptions().released_code(true)); },
+      [](const std::string& name) { return ends_with(name, ".branch2.1.conv") || ends_with(name, ".branch3.1.conv"); });
+  // mobilenetv2.py and effnetv2.py: only the depthwise convolutions.
+  const auto depthwise = [](const std::string& name) { return ends_with(name, ".depthwise"); };
+  factories["mobilenetv2_paper"] = released(
+      [](const ModelConfig& c) {
+        return std::make_shared<MobileNetV2Impl>(c, MobileNetV2Options().released_code(true));
+      },
+      depthwise);
+  factories["efficientnet_lite0_paper"] = released(
+      [](const ModelConfig& c) {
+        return std::make_shared<EfficientNetLiteImpl>(
+            c, EfficientNetLiteOptions::imagenet().released_code(true));
+      },
+      depthwise);
+}
 
 struct Registry {
   std::mutex mutex;
@@ -37,6 +107,7 @@ Registry& registry() {
     reg->factories["efficientnet_lite0"] = [](const ModelConfig& c) {
       return std::make_shared<EfficientNetLiteImpl>(c);
     };
+    register_released_code_models(reg->factories);
     return reg;
   }();
   return *r;

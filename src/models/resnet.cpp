@@ -12,14 +12,17 @@ CompactableConv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
 
 }  // namespace
 
-BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride)
+BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride, int64_t shortcut_kernel)
     : conv1(register_module("conv1", conv3x3(in_planes, planes, stride))),
       conv2(register_module("conv2", conv3x3(planes, planes, 1))),
       bn1(register_module("bn1", FoldableBatchNorm2d(planes))),
       bn2(register_module("bn2", FoldableBatchNorm2d(planes))) {
   shortcut = torch::nn::Sequential();
   if (stride != 1 || in_planes != planes) {
-    shortcut->push_back(CompactableConv2d(torch::nn::Conv2dOptions(in_planes, planes, 1).stride(stride).bias(false)));
+    shortcut->push_back(CompactableConv2d(torch::nn::Conv2dOptions(in_planes, planes, shortcut_kernel)
+                                              .stride(stride)
+                                              .padding(shortcut_kernel / 2)
+                                              .bias(false)));
     shortcut->push_back(FoldableBatchNorm2d(planes));
   }
   register_module("shortcut", shortcut);
@@ -32,26 +35,30 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   return torch::relu(out);
 }
 
-ResNetImpl::ResNetImpl(std::vector<int64_t> blocks, const ModelConfig& config) {
+ResNetImpl::ResNetImpl(std::vector<int64_t> blocks, const ModelConfig& config, ResNetOptions options) {
   TORCH_CHECK(blocks.size() == 4, "ResNet needs 4 stages, got ", blocks.size());
   conv1 = register_module("conv1", conv3x3(config.in_channels, 64, 1));
   bn1 = register_module("bn1", FoldableBatchNorm2d(64));
   int64_t in_planes = 64;
-  layer1 = register_module("layer1", make_stage(in_planes, 64, blocks[0], 1));
-  layer2 = register_module("layer2", make_stage(in_planes, 128, blocks[1], 2));
-  layer3 = register_module("layer3", make_stage(in_planes, 256, blocks[2], 2));
-  layer4 = register_module("layer4", make_stage(in_planes, 512, blocks[3], 2));
+  const int64_t k = options.shortcut_kernel();
+  TORCH_CHECK(k == 1 || k == 3, "ResNet: the shortcut kernel must be 1 or 3, got ", k);
+  layer1 = register_module("layer1", make_stage(in_planes, 64, blocks[0], 1, k));
+  layer2 = register_module("layer2", make_stage(in_planes, 128, blocks[1], 2, k));
+  layer3 = register_module("layer3", make_stage(in_planes, 256, blocks[2], 2, k));
+  layer4 = register_module("layer4", make_stage(in_planes, 512, blocks[3], 2, k));
   fc = register_module("fc", torch::nn::Linear(512, config.num_classes));
+  if (!options.kaiming_init()) return;
   // torchvision's initialisation: Kaiming-normal (fan-out) convolutions.
   for (auto& module : modules(/*include_self=*/false))
     if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(module.get()))
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
 }
 
-torch::nn::Sequential ResNetImpl::make_stage(int64_t& in_planes, int64_t planes, int64_t blocks, int64_t stride) {
+torch::nn::Sequential ResNetImpl::make_stage(int64_t& in_planes, int64_t planes, int64_t blocks, int64_t stride,
+                                             int64_t shortcut_kernel) {
   torch::nn::Sequential stage;
   for (int64_t i = 0; i < blocks; ++i) {
-    stage->push_back(BasicBlock(in_planes, planes, i == 0 ? stride : 1));
+    stage->push_back(BasicBlock(in_planes, planes, i == 0 ? stride : 1, shortcut_kernel));
     in_planes = planes;
   }
   return stage;

@@ -30,8 +30,9 @@ VggImpl::VggImpl(const std::vector<int64_t>& widths, const ModelConfig& config, 
       continue;
     }
     TORCH_CHECK(width > 0, "VGG width table: widths must be positive or kVggMaxPool, got ", width);
-    // No bias: the BatchNorm that follows has its own shift.
-    features->push_back(was::CompactableConv2d(torch::nn::Conv2dOptions(channels, width, 3).padding(1).bias(false)));
+    // No bias by default: the BatchNorm that follows has its own shift.
+    features->push_back(
+        was::CompactableConv2d(torch::nn::Conv2dOptions(channels, width, 3).padding(1).bias(options.conv_bias())));
     features->push_back(was::FoldableBatchNorm2d(width));
     features->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(/*inplace=*/true)));
     channels = width;
@@ -57,6 +58,7 @@ VggImpl::VggImpl(const std::vector<int64_t>& widths, const ModelConfig& config, 
     classifier->push_back(torch::nn::Linear(channels, config.num_classes));
   }
   register_module("classifier", classifier);
+  if (!options.torchvision_init()) return;
 
   // torchvision's VGG initialisation.
   for (auto& module : modules(/*include_self=*/false)) {

@@ -146,6 +146,21 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
 
 namespace {
 
+// constant_pad_nd with pads of either sign, also where a crop reaches past the
+// input (a window far from the centre on a tiny map, e.g. EfficientNet-Lite's
+// 5x5 depthwise layers at 1x1): the zeros are added first, then the crop
+// slices what remains, which constant_pad_nd refuses to do in one step.
+torch::Tensor pad_or_crop(const torch::Tensor& input, int64_t left, int64_t right, int64_t top, int64_t bottom) {
+  auto out = torch::constant_pad_nd(input, {std::max<int64_t>(left, 0), std::max<int64_t>(right, 0),
+                                            std::max<int64_t>(top, 0), std::max<int64_t>(bottom, 0)},
+                                    0);
+  const int64_t crop_top = std::max<int64_t>(-top, 0), crop_bottom = std::max<int64_t>(-bottom, 0);
+  const int64_t crop_left = std::max<int64_t>(-left, 0), crop_right = std::max<int64_t>(-right, 0);
+  if (crop_top + crop_bottom > 0) out = out.slice(2, crop_top, out.size(2) - crop_bottom);
+  if (crop_left + crop_right > 0) out = out.slice(3, crop_left, out.size(3) - crop_right);
+  return out;
+}
+
 // One part with asymmetric (or negative, i.e. cropping) padding. Two ways to
 // keep the output grid: pad a copy of the input (constant_pad_nd), or run the
 // convolution with the larger padding on both sides and slice the extra
@@ -173,7 +188,7 @@ torch::Tensor run_asymmetric_part(const ConvPart& part, const torch::nn::Conv2dI
                                     *o.dilation(), o.groups());
     return full.slice(2, r0, r0 + out_h).slice(3, c0, c0 + out_w);
   }
-  const auto padded = torch::constant_pad_nd(input, {left, right, top, bottom}, 0);
+  const auto padded = pad_or_crop(input, left, right, top, bottom);
   return torch::conv2d(padded, part.weight, part.bias, *o.stride(), torch::IntArrayRef{0, 0}, *o.dilation(),
                        o.groups());
 }
@@ -186,7 +201,7 @@ torch::Tensor run_asymmetric_part(const ConvPart& part, const torch::nn::Conv2dI
 torch::Tensor run_depthwise_1x1(const ConvPart& part, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
   RECORD_FUNCTION("was::depthwise_conv1x1", std::vector<c10::IValue>{input, part.weight});  // declares `guard`
   const auto& stride = *conv.options.stride();
-  auto shifted = torch::constant_pad_nd(input, {part.pad[0], part.pad[1], part.pad[2], part.pad[3]}, 0);
+  auto shifted = pad_or_crop(input, part.pad[0], part.pad[1], part.pad[2], part.pad[3]);
   if (stride[0] > 1 || stride[1] > 1)
     shifted = shifted.slice(2, 0, c10::nullopt, stride[0]).slice(3, 0, c10::nullopt, stride[1]);
   const auto scale = part.weight.view({1, -1, 1, 1});

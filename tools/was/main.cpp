@@ -14,6 +14,7 @@ void add_experiment_command(CLI::App& app);
 void add_check_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_dom_search_command(CLI::App& app);
+void add_models_command(CLI::App& app);
 }  // namespace was::cli
 
 int main(int argc, char** argv) {
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   was::cli::add_report_command(app);
   was::cli::add_check_command(app);
   was::cli::add_dom_search_command(app);
+  was::cli::add_models_command(app);
 
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,14 @@ class ClassifierImpl : public torch::nn::Module {
   /// it (module names), so that an inference export can fold the BatchNorm
   /// into the convolution. Empty: nothing is folded.
   virtual std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs() const { return {}; }
+  /// The convolutions (module names) the authors' released code transforms,
+  /// for the `_paper` models: a paper-family policy transforms exactly these
+  /// (WAS-SPEC §8). nullopt: every convolution larger than 1x1 (§2).
+  const std::optional<std::vector<std::string>>& paper_layers() const { return paper_layers_; }
+  void set_paper_layers(std::vector<std::string> names) { paper_layers_ = std::move(names); }
+
+ private:
+  std::optional<std::vector<std::string>> paper_layers_;
 };
 
 /// The conv-BN pairs of a model laid out as the zoo lays them out: a

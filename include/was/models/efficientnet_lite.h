@@ -28,16 +28,23 @@ struct EfficientNetLiteOptions {
   /// Stride of the second stage (16 -> 24 channels): 2 as in B0 (default).
   /// MobileNetV2's CIFAR form sets its counterpart to 1 (docs/MODELS.md).
   TORCH_ARG(int64_t, stage2_stride) = 2;
+  /// What the WAS authors' released effnetv2.py adds: BatchNorm momentum 0.01
+  /// and eps 1e-3, drop-connect on the skip connections (rate 0.2 * block
+  /// index / 7, as its loop computes it), dropout 0.2 before the classifier,
+  /// and LibTorch's (= PyTorch's) default initialisation.
+  TORCH_ARG(bool, released_code) = false;
 };
 
 /// MBConv without squeeze-and-excitation: expand (1x1, skipped when the ratio
 /// is 1), depthwise kxk (the stride), project (1x1, linear); ReLU6; an
 /// identity shortcut when the stride is 1 and the widths match.
 struct MBConvImpl : torch::nn::Module {
-  MBConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride, int64_t expand_ratio);
+  MBConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride, int64_t expand_ratio,
+             torch::nn::BatchNormOptions bn = torch::nn::BatchNormOptions(1), double drop_connect = 0.0);
   torch::Tensor forward(torch::Tensor x);
 
   bool use_residual;
+  double drop_connect;  ///< training: each sample's residual branch is dropped with this probability
   was::CompactableConv2d expand{nullptr}, depthwise{nullptr}, project{nullptr};
   was::FoldableBatchNorm2d expand_bn{nullptr}, depthwise_bn{nullptr}, project_bn{nullptr};
 };
@@ -55,6 +62,7 @@ struct EfficientNetLiteImpl : ClassifierImpl {
   torch::nn::Sequential blocks{nullptr};
   was::CompactableConv2d head{nullptr};
   was::FoldableBatchNorm2d head_bn{nullptr};
+  torch::nn::Dropout dropout{nullptr};  ///< released_code only
   torch::nn::Linear fc{nullptr};
 };
 TORCH_MODULE(EfficientNetLite);

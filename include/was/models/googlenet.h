@@ -17,11 +17,14 @@ struct GoogLeNetOptions {
   /// convolutions, as in the widespread kuangliu/pytorch-cifar form (an
   /// Inception v2 idea; more MACs here, see docs/MODELS.md).
   TORCH_ARG(bool, factorize_5x5) = false;
+  /// Biased convolutions and LibTorch's (= PyTorch's) default initialisation,
+  /// as the WAS authors' released googlenet.py has.
+  TORCH_ARG(bool, released_code) = false;
 };
 
-/// Convolution (no bias), BatchNorm, ReLU (torchvision's BasicConv2d).
+/// Convolution (no bias unless asked), BatchNorm, ReLU (torchvision's BasicConv2d).
 struct BasicConv2dImpl : torch::nn::Module {
-  BasicConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size);
+  BasicConv2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias = false);
   torch::Tensor forward(torch::Tensor x);
 
   was::CompactableConv2d conv{nullptr};
@@ -34,7 +37,7 @@ TORCH_MODULE(BasicConv2d);
 /// columns of the paper's Table 1.
 struct InceptionImpl : torch::nn::Module {
   InceptionImpl(int64_t in_channels, int64_t ch1x1, int64_t ch3x3_reduce, int64_t ch3x3, int64_t ch5x5_reduce,
-                int64_t ch5x5, int64_t pool_proj, bool factorize_5x5 = false);
+                int64_t ch5x5, int64_t pool_proj, bool factorize_5x5 = false, bool bias = false);
   torch::Tensor forward(torch::Tensor x);
   /// ch1x1 + ch3x3 + ch5x5 + pool_proj.
   int64_t out_channels() const { return out_channels_; }

@@ -24,13 +24,22 @@ struct MobileNetV2Options {
   /// Stride of the first block of the second stage (16 -> 24 channels): 1 in
   /// the CIFAR form (default), 2 on ImageNet.
   TORCH_ARG(int64_t, stage2_stride) = 1;
+  /// The layout of the WAS authors' released mobilenetv2.py: a 1x1 stem,
+  /// strides 2 in stages 2-4 and 1 elsewhere (stem_stride and stage2_stride
+  /// are then ignored), an expansion convolution in every block (also at
+  /// t = 1), biased convolutions and LibTorch's (= PyTorch's) default
+  /// initialisation. Its final 1x1 convolution on the pooled feature is the
+  /// linear layer here (the same arithmetic and MACs).
+  TORCH_ARG(bool, released_code) = false;
 };
 
 /// Expand (1x1, `expand_ratio` x wider, skipped when it is 1), depthwise 3x3
 /// (the stride), project (1x1, linear: no activation); an identity shortcut
 /// when the stride is 1 and the widths match.
 struct InvertedResidualImpl : torch::nn::Module {
-  InvertedResidualImpl(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio);
+  /// `always_expand`: a 1x1 expansion also at expand_ratio 1; `bias`: biased convolutions.
+  InvertedResidualImpl(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
+                       bool always_expand = false, bool bias = false);
   torch::Tensor forward(torch::Tensor x);
 
   bool use_residual;

@@ -23,6 +23,10 @@ struct VggOptions {
   /// (Linear-ReLU-Dropout twice, then Linear), whose MACs come within 0.3%
   /// of the paper's Table 2 (docs/MODELS.md).
   TORCH_ARG(int64_t, classifier_hidden) = 0;
+  /// Biased convolutions (PyTorch's nn.Conv2d default, as the released code has).
+  TORCH_ARG(bool, conv_bias) = false;
+  /// torchvision's VGG initialisation; false: LibTorch's (= PyTorch's) default.
+  TORCH_ARG(bool, torchvision_init) = true;
 };
 
 /// VGG from a table of widths: a width is a 3x3 conv-BN-ReLU layer, kVggMaxPool
