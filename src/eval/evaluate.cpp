@@ -1,5 +1,10 @@
 #include "was/eval/evaluate.h"
 
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <optional>
+
 #include "was/error.h"
 
 namespace was {
@@ -20,6 +25,89 @@ EvalResult evaluate(Network& network, const data::BatchLoader& loader, const Mod
   }
   result.loss = result.total ? loss_sum / double(result.total) : 0.0;
   return result;
+}
+
+namespace {
+
+// The released code's evaluation: modules in training mode for the forward,
+// the running statistics and torch's generator put back afterwards.
+class BatchStatisticsScope {
+ public:
+  BatchStatisticsScope(Network& network, uint64_t seed, int64_t epoch)
+      : network_(network), generator_(torch::globalContext().defaultGenerator(torch::kCPU)) {
+    {
+      std::lock_guard<std::mutex> lock(generator_.mutex());
+      rng_state_ = generator_.get_state();
+    }
+    network_.batchnorm().store(kKey);
+    CounterStream stream(seed, StreamDomain::kPaperEval, 0, static_cast<uint64_t>(epoch));
+    torch::manual_seed(stream.next_u64() >> 1);  // dropout masks of this evaluation
+    network_.module().train();
+  }
+  ~BatchStatisticsScope() {
+    network_.module().eval();
+    network_.batchnorm().restore(kKey);
+    network_.batchnorm().erase(kKey);
+    std::lock_guard<std::mutex> lock(generator_.mutex());
+    generator_.set_state(rng_state_);
+  }
+
+ private:
+  static constexpr const char* kKey = "eval:batch-statistics";
+  Network& network_;
+  at::Generator generator_;
+  torch::Tensor rng_state_;
+};
+
+}  // namespace
+
+EvalResult evaluate(Network& network, const data::BatchLoader& loader, const EvalWeights& weights,
+                    Normalisation normalisation, bool use_mode_batchnorm, int64_t epoch, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  // A stochastic DOM has no statistics of its own: training's, which saw the same draws.
+  network.set_mode(weights.fresh_draws ? Mode::dom(0) : weights.mode, use_mode_batchnorm && !weights.fresh_draws);
+  std::optional<BatchStatisticsScope> batch_statistics;
+  if (normalisation == Normalisation::kBatch) batch_statistics.emplace(network, seed, epoch);
+  EvalResult result;
+  double loss_sum = 0.0;
+  for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    if (weights.fresh_draws)
+      network.shadow().use_draw(weights.draw_seed, StreamDomain::kStochasticDom, static_cast<uint64_t>(b));
+    const auto batch = loader.batch(epoch, b);
+    const auto logits = network.forward(batch.images);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, batch.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    result.correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    result.total += batch.labels.size(0);
+  }
+  result.loss = result.total ? loss_sum / double(result.total) : 0.0;
+  return result;
+}
+
+nlohmann::json RepeatedResult::to_json() const {
+  return {{"top1", top1}, {"mean", mean}, {"sd", sd}, {"min", min}, {"max", max}, {"repeats", top1.size()}};
+}
+
+RepeatedResult evaluate_stochastic_dom(Network& network, const data::BatchLoader& loader, int64_t repeats,
+                                       Normalisation normalisation, uint64_t seed) {
+  if (repeats < 1) throw Error("the stochastic DOM needs at least 1 pass, got " + std::to_string(repeats));
+  if (!network.shadow().enabled()) throw Error("this network was trained without WAS: it has no DOM");
+  RepeatedResult r;
+  for (int64_t i = 0; i < repeats; ++i)
+    r.top1.push_back(evaluate(network, loader, EvalWeights::stochastic(static_cast<uint64_t>(i)), normalisation, true,
+                              /*epoch=*/0, seed)
+                         .top1());
+  double sum = 0.0;
+  for (double t : r.top1) sum += t;
+  r.mean = sum / double(repeats);
+  double sq = 0.0;
+  for (double t : r.top1) sq += (t - r.mean) * (t - r.mean);
+  r.sd = repeats > 1 ? std::sqrt(sq / double(repeats - 1)) : 0.0;
+  r.min = *std::min_element(r.top1.begin(), r.top1.end());
+  r.max = *std::max_element(r.top1.begin(), r.top1.end());
+  network.set_mode(Mode::aom());
+  return r;
 }
 
 EvalResult evaluate_ensemble(Network& network, const data::BatchLoader& loader, const std::vector<Mode>& modes) {

@@ -45,11 +45,23 @@ std::optional<double> baseline_flops_m(const std::string& zoo_name) {
   return std::nullopt;
 }
 
-std::string table2_variant(const Policy& p) {
+std::pair<double, double> released_crop_scale(const std::string& zoo_name) {
+  const auto& scales = tables().at("released_crop_scale");
+  const std::string name = model_name(zoo_name);
+  const auto& s = scales.contains(name) ? scales.at(name) : scales.at("default");
+  return {s.at(0).get<double>(), s.at(1).get<double>()};
+}
+
+std::string table2_variant(const Policy& p, const std::string& zoo_name) {
   if (p.empty()) return "baseline";
   if (!p.exclude.empty() || p.granularity != Granularity::kLayer || p.rotate) return "";
   Policy c = p.is_paper() ? Policy::paper_preset("C") : Policy::preset("C");
   Policy ct = p.is_paper() ? Policy::paper_preset("CT") : Policy::preset("CT");
+  if (p.is_paper()) {  // the crop the released code uses on this model
+    const auto [smin, smax] = released_crop_scale(zoo_name);
+    c.rcrop->smin = ct.rcrop->smin = smin;
+    c.rcrop->smax = ct.rcrop->smax = smax;
+  }
   if (p == c) return "Model-C";
   if (p == ct) return "Model-CT";
   return "";
@@ -60,7 +72,7 @@ std::optional<double> top1(const std::string& zoo_name, const Policy& policy, co
   const std::string name = model_name(zoo_name);
   if (name.empty() || (dataset != "cifar10" && dataset != "cifar100")) return std::nullopt;
   const std::string key = dataset + "_" + mode;
-  const std::string variant = table2_variant(policy);
+  const std::string variant = table2_variant(policy, zoo_name);
   if (!variant.empty())
     for (const auto& row : tables().at("table2"))
       if (row.at("model") == name && row.at("variant") == variant && row.contains(key))

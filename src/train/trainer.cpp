@@ -17,6 +17,7 @@
 #include "was/data/loader.h"
 #include "was/error.h"
 #include "was/eval/evaluate.h"
+#include "was/eval/selection.h"
 #include "was/io/atomic_file.h"
 #include "was/runtime.h"
 
@@ -28,6 +29,8 @@ namespace {
 constexpr int64_t kEvalBatch = 256;
 // Keeps the re-estimation order apart from every training epoch's order.
 constexpr uint64_t kBatchNormSeedSalt = 0xb0b0b0b0ULL;
+// And the paper's shuffled test batches apart from both.
+constexpr uint64_t kPaperEvalSeedSalt = 0x7e57b47cULL;
 
 using Clock = std::chrono::steady_clock;
 
@@ -88,6 +91,8 @@ nlohmann::json TrainOptions::to_json() const {
   if (test_subset > 0) j["test_subset"] = test_subset;
   if (channels_last) j["channels_last"] = true;
   if (bf16) j["bf16"] = true;
+  if (!protocol.empty()) j["protocol"] = protocol;
+  if (stochastic_dom > 0) j["stochastic_dom"] = stochastic_dom;
   return j;
 }
 
@@ -110,9 +115,58 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.combine = j.value("combine", o.combine);
   o.channels_last = j.value("channels_last", o.channels_last);
   o.bf16 = j.value("bf16", o.bf16);
+  o.protocol = j.value("protocol", o.protocol);
+  o.stochastic_dom = j.value("stochastic_dom", o.stochastic_dom);
   // Absent in runs from before augmentation existed: the data set's default, off for those.
   if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
   return o;
+}
+
+const std::vector<std::string>& protocol_names() {
+  static const std::vector<std::string> names = {"paper"};
+  return names;
+}
+
+void apply_protocol(TrainOptions& options, const std::vector<std::string>& given) {
+  if (options.protocol.empty()) return;
+  if (options.protocol != "paper")
+    throw Error("unknown protocol '" + options.protocol + "'",
+                "the protocols are: paper (the released code's training and evaluation); omit it for the project's");
+  const auto was_given = [&](const std::string& key) { return std::find(given.begin(), given.end(), key) != given.end(); };
+  TrainOptions p = options;
+  p.lr = 0.01;
+  p.momentum = 0.9;
+  p.weight_decay = 0.0;
+  p.cosine = false;
+  p.batch_size = 128;
+  p.augment = false;
+  p.eval_every = 1;
+  p.draws = 1;
+  p.combine = "mean";
+  if (!was_given("epochs")) p.epochs = 500;
+  if (!was_given("stochastic_dom")) p.stochastic_dom = 5;
+  const auto asked = options.to_json(), fixed = p.to_json();
+  for (const char* key : {"lr", "momentum", "weight_decay", "cosine", "batch_size", "augment", "eval_every", "draws"}) {
+    if (!was_given(key)) continue;
+    const auto a = asked.value(key, nlohmann::json()), f = fixed.value(key, nlohmann::json());
+    const bool same = a == f || (std::string(key) == "draws" && a.is_null());
+    if (!same) {
+      std::string flag = key;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      throw Error("--protocol paper trains with " + std::string(key) + " " + (f.is_null() ? "unset" : f.dump()) +
+                      ", not " + (a.is_null() ? "unset" : a.dump()),
+                  "drop --" + flag + " (or \"" + key + "\"), or drop the protocol");
+    }
+  }
+  options = p;
+}
+
+std::optional<data::Normalization> protocol_normalization(const std::string& protocol, int64_t channels) {
+  if (protocol != "paper") return std::nullopt;
+  data::Normalization n;
+  n.mean.assign(static_cast<size_t>(channels), 0.5);
+  n.std.assign(static_cast<size_t>(channels), 0.5);
+  return n;
 }
 
 Trainer::Trainer(Network& network, const data::Split& split, TrainOptions options, RunState state,
@@ -128,6 +182,10 @@ Trainer::Trainer(Network& network, const data::Split& split, TrainOptions option
   if (options_.draws < 1) throw Error("--draws must be at least 1, got " + std::to_string(options_.draws));
   if (options_.combine != "mean" && options_.combine != "min")
     throw Error("--combine must be mean or min, not '" + options_.combine + "'");
+  if (options_.stochastic_dom < 0) throw Error("--stochastic-dom must not be negative");
+  if (!options_.protocol.empty() &&
+      std::find(protocol_names().begin(), protocol_names().end(), options_.protocol) == protocol_names().end())
+    throw Error("unknown protocol '" + options_.protocol + "'", "the protocols are: paper");
   network_.to(device_);
   optimizer_ = std::make_unique<torch::optim::SGD>(
       network_.module().parameters(),
@@ -329,26 +387,32 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       metrics["allreduce_seconds"] = allreduce_seconds_;  // this rank's wait for gradient all-reduces after backward
     }
     const bool last = state_.epoch == options_.epochs;
-    if (split_.validation.size() > 0) {
+    if (paper_protocol()) {
+      evaluate_as_paper(metrics, epoch);
+    } else if (split_.validation.size() > 0) {
       // The held-out images: the curves a choice may be made on (training BN, as below).
       data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
       metrics["val_top1_aom"] = evaluate(network_, val, Mode::aom(), false).top1();
       if (network_.shadow().enabled())
         metrics["val_top1_dom"] = evaluate(network_, val, Mode::dom(state_.dom_seed), false).top1();
     }
-    if (options_.eval_every > 0 && (state_.epoch % options_.eval_every == 0) && !last) {
+    if (!paper_protocol() && options_.eval_every > 0 && (state_.epoch % options_.eval_every == 0) && !last) {
       // Mid-training curves use the training-time BN statistics of both modes.
       const auto aom = evaluate(network_, test, Mode::aom(), false);
       metrics["test_top1_aom"] = aom.top1();
       metrics["test_loss_aom"] = aom.loss;
       if (network_.shadow().enabled()) metrics["test_top1_dom"] = evaluate(network_, test, Mode::dom(state_.dom_seed), false).top1();
     }
-    if (last) finish();
-    if (last) {
+    if (last && !paper_protocol()) {  // the project's last epoch reports the final evaluation
+      state_.history.push_back(metrics);
+      finish();
       metrics["test_top1_aom"] = state_.results["aom"]["top1"];
       if (network_.shadow().enabled()) metrics["test_top1_dom"] = state_.results["dom"]["top1"];
+      state_.history.back() = metrics;
+    } else {
+      state_.history.push_back(metrics);
+      if (last) finish();
     }
-    state_.history.push_back(metrics);
     save();
     if (!options_.out_dir.empty() && writes()) append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.dump());
     if (on_epoch && writes()) on_epoch(metrics);
@@ -358,6 +422,34 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     save();
   }
   return state_;
+}
+
+void Trainer::evaluate_as_paper(nlohmann::json& metrics, int64_t epoch) {
+  // Test (and validation) images each epoch, as the released main.py does;
+  // its shuffled batches of 128 with their own BatchNorm statistics, and the
+  // project's running statistics beside them.
+  const bool was = network_.shadow().enabled();
+  const auto add = [&](const std::string& prefix, const data::Dataset& images) {
+    data::BatchLoader in_order(images, split_.normalization, kEvalBatch, false, 0, false, device_);
+    data::BatchLoader shuffled(images, split_.normalization, 128, true, state_.seed ^ kPaperEvalSeedSalt, false, device_);
+    const auto running = [&](const EvalWeights& w) {
+      return evaluate(network_, in_order, w, Normalisation::kRunning, /*use_mode_batchnorm=*/false).top1();
+    };
+    const auto batch = [&](const EvalWeights& w) {
+      return evaluate(network_, shuffled, w, Normalisation::kBatch, false, epoch, state_.seed).top1();
+    };
+    const auto draws = EvalWeights::stochastic(static_cast<uint64_t>(epoch));
+    metrics[prefix + "aom"] = running(EvalWeights::of(Mode::aom()));
+    metrics[prefix + "aom_paper"] = batch(EvalWeights::of(Mode::aom()));
+    if (!was) return;
+    metrics[prefix + "dom"] = running(EvalWeights::of(Mode::dom(state_.dom_seed)));
+    metrics[prefix + "dom_paper"] = batch(EvalWeights::of(Mode::dom(state_.dom_seed)));
+    metrics[prefix + "sdom"] = running(draws);
+    metrics[prefix + "sdom_paper"] = batch(draws);
+  };
+  add("test_top1_", split_.test);
+  if (split_.validation.size() > 0) add("val_top1_", split_.validation);
+  network_.set_mode(Mode::aom());
 }
 
 void select_training_data(data::Split& split, const TrainOptions& options) {
@@ -418,6 +510,19 @@ void Trainer::finish() {
     r["sparsity_conv"] = sparsity.conv_rate();
     results[mode.is_dom() ? "dom" : "aom"] = r;
   }
+  if (network_.shadow().enabled() && options_.stochastic_dom > 0) {
+    // A fresh draw per test batch, several passes: the paper's DOM figure.
+    bank.restore(kTrainingBatchNorm);
+    data::BatchLoader shuffled(split_.test, split_.normalization, 128, true, state_.seed ^ kPaperEvalSeedSalt, false,
+                               device_);
+    results["stochastic_dom"] = {
+        {"running", evaluate_stochastic_dom(network_, test, options_.stochastic_dom, Normalisation::kRunning).to_json()},
+        {"paper", evaluate_stochastic_dom(network_, shuffled, options_.stochastic_dom, Normalisation::kBatch,
+                                          state_.seed)
+                      .to_json()}};
+  }
+  results["selection"] = select_all_epochs(state_.history);
+  if (!options_.protocol.empty()) results["protocol"] = options_.protocol;
   results["dom_seed"] = state_.dom_seed;
   results["bn_batches"] = bn_batches;
   if (split_.validation.size() > 0) results["val_images"] = split_.validation.size();

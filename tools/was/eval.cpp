@@ -80,6 +80,13 @@ void add_eval_command(CLI::App& app) {
                   "also evaluate a DOM ensemble averaging the softmax of N draws (seeds d, d+1, ...); its MACs are "
                   "the sum of the members'")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--stochastic-dom", args->spec.stochastic_dom,
+                  "also the paper's DOM: a fresh draw for every test batch, N passes (mean, sd, min, max), with "
+                  "running statistics and with BatchNorm in training mode")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--paper-eval", args->spec.paper_eval,
+                "also evaluate every mode as the released code does: BatchNorm in training mode on shuffled batches "
+                "of 128 (always on for --protocol paper runs)");
   cmd->add_option("--rotate", args->rotate, "test-time rotation amin:amax degrees (repeatable: a sweep)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--translate", args->translate, "test-time translation fx:fy, fractions of the image (repeatable)")

@@ -24,6 +24,10 @@ struct EvalSpec {
   int64_t batch_size = 256;
   int64_t bn_batches = 50;               ///< to estimate BN statistics of a DOM seed that has none
   int64_t test_subset = 0;               ///< first N test images (0: all)
+  int64_t stochastic_dom = 0;            ///< > 0: the paper's DOM, a fresh draw per test batch, this many passes
+  /// Also evaluate every mode as the released code does (BatchNorm in training
+  /// mode on shuffled batches of 128); always on for a --protocol paper run.
+  bool paper_eval = false;
 
   /// Throws was::Error for out-of-range values.
   void validate() const;
@@ -40,7 +44,10 @@ std::string mode_label(const Mode& mode);
 ///           sparsity_transformed, sparsity_conv, batchnorm,
 ///           robustness: [{augmentation, kind, strength, top1, drop_relative, drop_absolute}]}],
 ///  dom_profile?: {seeds, top1_mean, top1_std, top1_min, top1_max, macs_mean, sparsity_mean},
-///  ensemble?: {seeds, top1, loss, macs, macs_vs_aom}}
+///  ensemble?: {seeds, top1, loss, macs, macs_vs_aom},
+///  stochastic_dom?: {running: {top1[], mean, sd, min, max}, paper: {...}},
+///  selection?: the run's epoch selections (was/eval/selection.h)}
+/// A mode row has top1_paper when the released code's evaluation is asked for.
 nlohmann::json evaluate_run(Checkpoint& checkpoint, const EvalSpec& spec, const std::string& data_dir,
                             torch::Device device, const std::string& label);
 

@@ -28,13 +28,14 @@ const std::set<std::string> kTrainKeys = {"epochs",     "batch_size",       "lr"
                                           "weight_decay", "cosine",         "bn_batches", "checkpoint_every",
                                           "eval_every", "train_subset",     "test_subset", "augment",
                                           "dom_seed",   "granularity",      "val_fraction", "val_seed",
-                                          "draws",      "combine",          "channels_last", "bf16"};
+                                          "draws",      "combine",          "channels_last", "bf16",
+                                          "protocol",   "stochastic_dom"};
 /// The training settings that change the weights: a cell trained with other
 /// values is a different experiment.
 const std::vector<std::string> kDefiningKeys = {"epochs",     "batch_size",   "lr",       "momentum", "weight_decay",
                                                 "cosine",     "bn_batches",   "train_subset", "augment",
                                                 "val_fraction", "val_seed",   "draws",        "combine",
-                                                "bf16"};
+                                                "bf16",         "protocol"};
 
 void check_keys(const Json& j, const std::set<std::string>& allowed, const std::string& where) {
   if (!j.is_object()) throw Error(where + " must be a JSON object");
@@ -209,8 +210,15 @@ Experiment Experiment::load(const std::string& path, const std::string& budget) 
   return e;
 }
 
+std::vector<std::string> Experiment::given_train_keys() const {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : train.items()) keys.push_back(key);
+  return keys;
+}
+
 TrainOptions Experiment::train_options() const {
   TrainOptions o = TrainOptions::from_json(train);
+  apply_protocol(o, given_train_keys());  // what "protocol" fixes, against the keys the file sets
   if (o.epochs < 1) throw Error("\"train\": epochs must be at least 1");
   if (o.batch_size < 1) throw Error("\"train\": batch_size must be at least 1");
   if (!(o.lr > 0.0)) throw Error("\"train\": lr must be positive");
@@ -350,13 +358,18 @@ void run_experiment(ExperimentArgs& a) {
       t.out = dir.string();
       t.print_epochs = false;
       t.runtime = a.runtime;
+      std::vector<std::string> given;  // the file's keys, as the flags run_train checks a protocol against
       if (fs::exists(checkpoint_path)) {
         t.resume = dir.string();
         std::fprintf(stderr, "%s: resuming training\n", tag.c_str());
       } else {
         std::fprintf(stderr, "%s: training\n", tag.c_str());
+        for (auto key : e.given_train_keys()) {
+          std::replace(key.begin(), key.end(), '_', '-');
+          given.push_back("--" + key);
+        }
       }
-      const RunState state = run_train(t, {});
+      const RunState state = run_train(t, given);
       if (!state.finished) throw Error(tag + ": training stopped before the last epoch");
       worked = true;
     }

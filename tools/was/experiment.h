@@ -36,7 +36,10 @@ struct Experiment {
   /// "budgets", or a factor in (0, 1] that scales the epochs. Throws
   /// was::Error for an unknown key, model, dataset or policy, or an empty grid.
   static Experiment load(const std::string& path, const std::string& budget);
+  /// The training options of every cell, with its protocol applied.
   TrainOptions train_options() const;
+  /// The keys "train" sets (after the budget), which a protocol must not contradict.
+  std::vector<std::string> given_train_keys() const;
   nlohmann::json to_json() const;
 };
 

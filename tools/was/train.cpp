@@ -43,6 +43,24 @@ void print_results(const RunState& state, const std::string& out_dir) {
                  mode[0] == 'a' ? "AOM" : "DOM", m["top1"].get<double>(), m["top1_training_bn"].get<double>(),
                  m["macs"].get<double>() / 1e6, 100.0 * m["sparsity_transformed"].get<double>());
   }
+  if (r.contains("stochastic_dom"))
+    for (const char* how : {"running", "paper"}) {
+      const auto& s = r["stochastic_dom"][how];
+      std::fprintf(stderr, "  stochastic DOM (%s) top-1 %.2f%% +- %.2f over %d passes\n",
+                   how[0] == 'r' ? "running statistics" : "BatchNorm in training mode, as the paper",
+                   s["mean"].get<double>(), s["sd"].get<double>(), int(s["repeats"].get<int64_t>()));
+    }
+  if (r.contains("selection") && !r["selection"].empty()) {
+    std::fprintf(stderr, "  selection       final     best test (epoch)   validation-selected (epoch)\n");
+    for (const auto& [curve, sel] : r["selection"].items()) {
+      std::fprintf(stderr, "  %-12s %8.2f%%  %8.2f%% (%3lld)", curve.c_str(), sel["final"].get<double>(),
+                   sel["best_test"].get<double>(), (long long)sel["best_test_epoch"].get<int64_t>());
+      if (sel.contains("val_selected"))
+        std::fprintf(stderr, "   %8.2f%% (%3lld)", sel["val_selected"].get<double>(),
+                     (long long)sel["val_selected_epoch"].get<int64_t>());
+      std::fprintf(stderr, "\n");
+    }
+  }
 }
 
 }  // namespace
@@ -66,7 +84,7 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
                              "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset",
                              "--val-fraction", "--val-seed", "--draws", "--combine",
-                             "--channels-last", "--bf16"})
+                             "--channels-last", "--bf16", "--protocol", "--stochastic-dom"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
@@ -116,6 +134,14 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     state.dataset = a.dataset;
     a.options.out_dir = a.out;
     if (a.augment || a.no_augment) a.options.augment = a.augment;
+    // What a protocol fixes, against what the user set (flags as option keys).
+    std::vector<std::string> given_keys;
+    for (const auto& flag : explicit_flags) {
+      std::string key = flag.rfind("--", 0) == 0 ? flag.substr(2) : flag;
+      std::replace(key.begin(), key.end(), '-', '_');
+      given_keys.push_back(key == "no_augment" ? "augment" : key);
+    }
+    apply_protocol(a.options, given_keys);
   }
 
   data::DatasetOptions data_options;
@@ -137,6 +163,7 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     state.model = models::ModelConfig{a.model, split.train.num_classes, split.train.channels(), split.train.height()};
     // Held-out images stay out of everything the run learns from, statistics included.
     state.normalization = split.validation.size() > 0 ? data::compute_normalization(split.train) : split.normalization;
+    if (auto fixed = protocol_normalization(a.options.protocol, split.train.channels())) state.normalization = *fixed;
     state.class_names = split.train.class_names;
     torch::manual_seed(a.seed);  // weight initialisation
     network = std::make_unique<Network>(state.model, Policy::parse(state.policy), state.seed);
@@ -323,6 +350,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--bf16", args->options.bf16,
                 "speed: bfloat16 autocast of the forward pass (weights and updates stay float32); fast on CPUs with "
                 "AVX512-BF16 or AMX; evaluation stays float32");
+  cmd->add_option("--protocol", args->options.protocol,
+                  "paper: the authors' released training (SGD 0.01/0.9, no weight decay or schedule, batch 128, no "
+                  "augmentation, Normalize 0.5/0.5, 500 epochs unless --epochs) and its evaluation every epoch "
+                  "(also with BatchNorm in training mode), reported beside the project's")
+      ->check(CLI::IsMember(protocol_names()));
+  cmd->add_option("--stochastic-dom", args->options.stochastic_dom,
+                  "passes of the stochastic DOM (a fresh draw per test batch, the paper's DOM) in the final "
+                  "evaluation (default 0; 5 under --protocol paper)");
   cmd->add_option("--nproc", args->nproc,
                   "data-parallel: start N processes on this machine (threads split among them), gradients "
                   "all-reduced over Gloo")

@@ -47,6 +47,14 @@ struct TrainOptions {
   /// its channels-last kernels; bfloat16 autocast of the forward pass.
   bool channels_last = false;
   bool bf16 = false;
+  /// "paper": the authors' released training and evaluation (apply_protocol);
+  /// "": the project's. Under "paper" every epoch evaluates AOM, the fixed DOM
+  /// and a stochastic DOM on the test (and validation) images twice: with
+  /// running statistics and with BatchNorm in training mode, as the code does.
+  std::string protocol;
+  /// Passes of the stochastic DOM (a fresh draw per test batch) in the final
+  /// evaluation, with both normalisations (0: none).
+  int64_t stochastic_dom = 0;
   bool progress = true;         ///< a progress bar when stderr is a terminal
   std::string out_dir;          ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
 
@@ -54,6 +62,21 @@ struct TrainOptions {
   /// Reads the options stored in a checkpoint.
   static TrainOptions from_json(const nlohmann::json& j);
 };
+
+/// The protocols apply_protocol knows.
+const std::vector<std::string>& protocol_names();
+
+/// Sets what `options.protocol` fixes. "paper": SGD 0.01 / 0.9, no weight
+/// decay, constant learning rate, batch 128, no augmentation, evaluation every
+/// epoch, one draw per step; 500 epochs and 5 stochastic-DOM passes unless
+/// `given` holds "epochs" / "stochastic_dom". `given` names the options the
+/// user set (TrainOptions::to_json keys); one set to a value the protocol
+/// contradicts throws was::Error naming it, as does an unknown protocol.
+void apply_protocol(TrainOptions& options, const std::vector<std::string>& given);
+
+/// The input normalisation a protocol fixes ("paper": mean 0.5, std 0.5 per
+/// channel, the released code's Normalize); nullopt: the data set's.
+std::optional<data::Normalization> protocol_normalization(const std::string& protocol, int64_t channels);
 
 /// Applies a run's choice of training data to a freshly loaded split: the
 /// first train_subset images, then val_fraction of them held out into
@@ -116,6 +139,9 @@ class Trainer {
   void finish_gradient_reduction();
   void average_batchnorm_statistics();
   bool writes() const;
+  bool paper_protocol() const { return options_.protocol == "paper"; }
+  /// The per-epoch evaluations of the paper's protocol, added to `metrics`.
+  void evaluate_as_paper(nlohmann::json& metrics, int64_t epoch);
 
   Network& network_;
   const data::Split& split_;

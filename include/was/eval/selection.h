@@ -1,0 +1,37 @@
+// Which epoch a run's figure comes from: the final one, the best on the test
+// set (how the paper's code selects, labelled so), or the best on the
+// validation split (an honest selection).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace was {
+
+/// The curves a history may hold, as `test_top1_CURVE` / `val_top1_CURVE`:
+/// aom, dom (fixed DOM seed), sdom (stochastic DOM) with running statistics,
+/// and the same with suffix `_paper` (BatchNorm in training mode, as the
+/// released code evaluates).
+const std::vector<std::string>& evaluation_curves();
+
+struct EpochSelection {
+  double final_top1 = 0;
+  int64_t final_epoch = 0;
+  double best_test_top1 = 0;  ///< selected on the test set (the paper's acc_best)
+  int64_t best_test_epoch = 0;
+  std::optional<double> val_selected_top1;  ///< test top-1 at the epoch of the best validation top-1
+  std::optional<int64_t> val_selected_epoch;
+  std::optional<double> best_val_top1;
+  nlohmann::json to_json() const;
+};
+
+/// The three selections of `curve` over the epochs of `history` that
+/// evaluated it (first epoch wins ties); nullopt if no epoch did.
+std::optional<EpochSelection> select_epochs(const nlohmann::json& history, const std::string& curve);
+
+/// {curve: selection} for every curve of evaluation_curves() in `history`.
+nlohmann::json select_all_epochs(const nlohmann::json& history);
+
+}  // namespace was
