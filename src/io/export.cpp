@@ -46,7 +46,13 @@ void export_inference(const std::string& path, Network& network, const RunState&
   // The tensors each module computes with in this mode: a DOM convolution's
   // `weight` is its shadow tensor, not the registered W.
   std::map<std::string, torch::Tensor> tensors;
-  for (const auto& p : net.named_parameters()) tensors[p.key()] = p.value();
+  // The paper family's gain is folded into the DOM weights below and has no
+  // place in AOM: an inference model carries none.
+  const std::string gain_suffix = std::string(".") + kShadowGainName;
+  for (const auto& p : net.named_parameters())
+    if (p.key().size() < gain_suffix.size() ||
+        p.key().compare(p.key().size() - gain_suffix.size(), gain_suffix.size(), gain_suffix) != 0)
+      tensors[p.key()] = p.value();
   for (const auto& b : net.named_buffers()) tensors[b.key()] = b.value();
   auto modules = net.named_modules("", false);
   for (const auto& m : modules)
