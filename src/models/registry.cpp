@@ -97,6 +97,7 @@ Registry& registry() {
     reg->factories["resnet18"] = [](const ModelConfig& c) {
       return std::make_shared<ResNetImpl>(std::vector<int64_t>{2, 2, 2, 2}, c);
     };
+    reg->factories["resnet20"] = [](const ModelConfig& c) { return std::make_shared<CifarResNetImpl>(20, c); };
     reg->factories["resnet34"] = [](const ModelConfig& c) {
       return std::make_shared<ResNetImpl>(std::vector<int64_t>{3, 4, 6, 3}, c);
     };

@@ -75,3 +75,52 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
 }
 
 }  // namespace was::models
+
+namespace was::models {
+
+CifarResNetImpl::BlockImpl::BlockImpl(int64_t in_planes, int64_t planes, int64_t stride_)
+    : conv1(register_module("conv1", conv3x3(in_planes, planes, stride_))),
+      conv2(register_module("conv2", conv3x3(planes, planes, 1))),
+      bn1(register_module("bn1", FoldableBatchNorm2d(planes))),
+      bn2(register_module("bn2", FoldableBatchNorm2d(planes))),
+      stride(stride_),
+      pad_channels(planes - in_planes) {}
+
+torch::Tensor CifarResNetImpl::BlockImpl::forward(torch::Tensor x) {
+  auto out = torch::relu(bn1(conv1(x)));
+  out = bn2(conv2(out));
+  // Option A: subsample, and zero channels for the wider output.
+  auto shortcut = stride == 1 ? x : x.slice(2, 0, c10::nullopt, stride).slice(3, 0, c10::nullopt, stride);
+  if (pad_channels > 0) shortcut = torch::constant_pad_nd(shortcut, {0, 0, 0, 0, pad_channels / 2, pad_channels - pad_channels / 2});
+  return torch::relu(out + shortcut);
+}
+
+CifarResNetImpl::CifarResNetImpl(int64_t depth, const ModelConfig& config) {
+  TORCH_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "CIFAR ResNet: depth must be 6n + 2, got ", depth);
+  const int64_t n = (depth - 2) / 6;
+  conv1 = register_module("conv1", conv3x3(config.in_channels, 16, 1));
+  bn1 = register_module("bn1", FoldableBatchNorm2d(16));
+  const auto stage = [n](int64_t in_planes, int64_t planes, int64_t stride) {
+    torch::nn::Sequential s;
+    for (int64_t i = 0; i < n; ++i) s->push_back(Block(i == 0 ? in_planes : planes, planes, i == 0 ? stride : 1));
+    return s;
+  };
+  layer1 = register_module("layer1", stage(16, 16, 1));
+  layer2 = register_module("layer2", stage(16, 32, 2));
+  layer3 = register_module("layer3", stage(32, 64, 2));
+  fc = register_module("fc", torch::nn::Linear(64, config.num_classes));
+  for (auto& module : modules(/*include_self=*/false))
+    if (auto* conv = dynamic_cast<torch::nn::Conv2dImpl*>(module.get()))
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+}
+
+torch::Tensor CifarResNetImpl::forward(torch::Tensor x) {
+  x = torch::relu(bn1(conv1(x)));  // N x 16 x 32 x 32
+  x = layer1->forward(x);          // N x 16 x 32 x 32
+  x = layer2->forward(x);          // N x 32 x 16 x 16
+  x = layer3->forward(x);          // N x 64 x 8 x 8
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return fc(x);
+}
+
+}  // namespace was::models

@@ -93,6 +93,7 @@ nlohmann::json TrainOptions::to_json() const {
   if (bf16) j["bf16"] = true;
   if (!protocol.empty()) j["protocol"] = protocol;
   if (stochastic_dom > 0) j["stochastic_dom"] = stochastic_dom;
+  if (curve_test_images > 0) j["curve_test_images"] = curve_test_images;
   return j;
 }
 
@@ -117,6 +118,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.bf16 = j.value("bf16", o.bf16);
   o.protocol = j.value("protocol", o.protocol);
   o.stochastic_dom = j.value("stochastic_dom", o.stochastic_dom);
+  o.curve_test_images = j.value("curve_test_images", o.curve_test_images);
   // Absent in runs from before augmentation existed: the data set's default, off for those.
   if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
   return o;
@@ -140,13 +142,13 @@ void apply_protocol(TrainOptions& options, const std::vector<std::string>& given
   p.cosine = false;
   p.batch_size = 128;
   p.augment = false;
-  p.eval_every = 1;
+  if (!was_given("eval_every")) p.eval_every = 1;
   p.draws = 1;
   p.combine = "mean";
   if (!was_given("epochs")) p.epochs = 500;
   if (!was_given("stochastic_dom")) p.stochastic_dom = 5;
   const auto asked = options.to_json(), fixed = p.to_json();
-  for (const char* key : {"lr", "momentum", "weight_decay", "cosine", "batch_size", "augment", "eval_every", "draws"}) {
+  for (const char* key : {"lr", "momentum", "weight_decay", "cosine", "batch_size", "augment", "draws"}) {
     if (!was_given(key)) continue;
     const auto a = asked.value(key, nlohmann::json()), f = fixed.value(key, nlohmann::json());
     const bool same = a == f || (std::string(key) == "draws" && a.is_null());
@@ -183,6 +185,7 @@ Trainer::Trainer(Network& network, const data::Split& split, TrainOptions option
   if (options_.combine != "mean" && options_.combine != "min")
     throw Error("--combine must be mean or min, not '" + options_.combine + "'");
   if (options_.stochastic_dom < 0) throw Error("--stochastic-dom must not be negative");
+  if (options_.curve_test_images < 0) throw Error("--curve-test-images must not be negative");
   if (!options_.protocol.empty() &&
       std::find(protocol_names().begin(), protocol_names().end(), options_.protocol) == protocol_names().end())
     throw Error("unknown protocol '" + options_.protocol + "'", "the protocols are: paper");
@@ -319,7 +322,6 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
   data::BatchLoader train(split_.train, split_.normalization, options_.batch_size, /*shuffle=*/true, state_.seed,
                           /*drop_last=*/false, device_,
                           *options_.augment ? data::Augmentation::standard() : data::Augmentation{});
-  data::BatchLoader test(split_.test, split_.normalization, kEvalBatch, false, 0, false, device_);
   if (!options_.out_dir.empty() && writes()) fs::create_directories(options_.out_dir);
   const int64_t batches = train.batches_per_epoch();
 
@@ -387,8 +389,9 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       metrics["allreduce_seconds"] = allreduce_seconds_;  // this rank's wait for gradient all-reduces after backward
     }
     const bool last = state_.epoch == options_.epochs;
+    const bool curve_epoch = options_.eval_every > 0 && state_.epoch % options_.eval_every == 0;
     if (paper_protocol()) {
-      evaluate_as_paper(metrics, epoch);
+      if (curve_epoch || last) evaluate_as_paper(metrics, epoch);
     } else if (split_.validation.size() > 0) {
       // The held-out images: the curves a choice may be made on (training BN, as below).
       data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
@@ -396,8 +399,11 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       if (network_.shadow().enabled())
         metrics["val_top1_dom"] = evaluate(network_, val, Mode::dom(state_.dom_seed), false).top1();
     }
-    if (!paper_protocol() && options_.eval_every > 0 && (state_.epoch % options_.eval_every == 0) && !last) {
+    if (!paper_protocol() && curve_epoch && !last) {
       // Mid-training curves use the training-time BN statistics of both modes.
+      const int64_t n = options_.curve_test_images;
+      const data::Dataset curve_images = n > 0 && n < split_.test.size() ? split_.test.head(n) : split_.test;
+      data::BatchLoader test(curve_images, split_.normalization, kEvalBatch, false, 0, false, device_);
       const auto aom = evaluate(network_, test, Mode::aom(), false);
       metrics["test_top1_aom"] = aom.top1();
       metrics["test_loss_aom"] = aom.loss;
@@ -447,7 +453,8 @@ void Trainer::evaluate_as_paper(nlohmann::json& metrics, int64_t epoch) {
     metrics[prefix + "sdom"] = running(draws);
     metrics[prefix + "sdom_paper"] = batch(draws);
   };
-  add("test_top1_", split_.test);
+  const int64_t n = options_.curve_test_images;
+  add("test_top1_", n > 0 && n < split_.test.size() ? split_.test.head(n) : split_.test);
   if (split_.validation.size() > 0) add("val_top1_", split_.validation);
   network_.set_mode(Mode::aom());
 }

@@ -29,7 +29,7 @@ const std::set<std::string> kTrainKeys = {"epochs",     "batch_size",       "lr"
                                           "eval_every", "train_subset",     "test_subset", "augment",
                                           "dom_seed",   "granularity",      "val_fraction", "val_seed",
                                           "draws",      "combine",          "channels_last", "bf16",
-                                          "protocol",   "stochastic_dom"};
+                                          "protocol",   "stochastic_dom",   "curve_test_images"};
 /// The training settings that change the weights: a cell trained with other
 /// values is a different experiment.
 const std::vector<std::string> kDefiningKeys = {"epochs",     "batch_size",   "lr",       "momentum", "weight_decay",

@@ -84,7 +84,8 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
                              "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset",
                              "--val-fraction", "--val-seed", "--draws", "--combine",
-                             "--channels-last", "--bf16", "--protocol", "--stochastic-dom"})
+                             "--channels-last", "--bf16", "--protocol", "--stochastic-dom",
+                             "--curve-test-images"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
@@ -358,6 +359,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--stochastic-dom", args->options.stochastic_dom,
                   "passes of the stochastic DOM (a fresh draw per test batch, the paper's DOM) in the final "
                   "evaluation (default 0; 5 under --protocol paper)");
+  cmd->add_option("--curve-test-images", args->options.curve_test_images,
+                  "per-epoch test curves on the first N test images only (0: all); the final evaluation uses all")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--nproc", args->nproc,
                   "data-parallel: start N processes on this machine (threads split among them), gradients "
                   "all-reduced over Gloo")

@@ -51,4 +51,35 @@ class ResNetImpl : public ClassifierImpl {
 };
 TORCH_MODULE(ResNet);
 
+/// He et al.'s CIFAR ResNet (2016, §4.2): a 3x3 stem of 16 channels, three
+/// stages of n BasicBlocks with 16, 32 and 64 channels (depth 6n + 2:
+/// ResNet-20 has n = 3, about 0.27 M parameters and 41 M MACs), global average
+/// pool, one linear layer. Shortcuts are option A, as in the paper: identity,
+/// and where the shape changes a stride-2 subsample padded with zero channels
+/// (no parameters).
+class CifarResNetImpl : public ClassifierImpl {
+ public:
+  CifarResNetImpl(int64_t depth, const ModelConfig& config);
+  torch::Tensor forward(torch::Tensor x) override;
+  std::vector<std::pair<std::string, std::string>> conv_batchnorm_pairs() const override {
+    return conv_batchnorm_pairs_by_layout(*this);
+  }
+
+ private:
+  struct BlockImpl : torch::nn::Module {
+    BlockImpl(int64_t in_planes, int64_t planes, int64_t stride);
+    torch::Tensor forward(torch::Tensor x);
+    CompactableConv2d conv1{nullptr}, conv2{nullptr};
+    FoldableBatchNorm2d bn1{nullptr}, bn2{nullptr};
+    int64_t stride, pad_channels;
+  };
+  TORCH_MODULE(Block);
+
+  CompactableConv2d conv1{nullptr};
+  FoldableBatchNorm2d bn1{nullptr};
+  torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(CifarResNet);
+
 }  // namespace was::models

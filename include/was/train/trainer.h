@@ -55,6 +55,11 @@ struct TrainOptions {
   /// Passes of the stochastic DOM (a fresh draw per test batch) in the final
   /// evaluation, with both normalisations (0: none).
   int64_t stochastic_dom = 0;
+  /// Per-epoch test curves on the first N test images only (0: all); the
+  /// final evaluation always uses every test image. A cost knob for long
+  /// studies: the curves, and the epochs selected on them, then carry the
+  /// sampling error of N images.
+  int64_t curve_test_images = 0;
   bool progress = true;         ///< a progress bar when stderr is a terminal
   std::string out_dir;          ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
 
@@ -67,8 +72,9 @@ struct TrainOptions {
 const std::vector<std::string>& protocol_names();
 
 /// Sets what `options.protocol` fixes. "paper": SGD 0.01 / 0.9, no weight
-/// decay, constant learning rate, batch 128, no augmentation, evaluation every
-/// epoch, one draw per step; 500 epochs and 5 stochastic-DOM passes unless
+/// decay, constant learning rate, batch 128, no augmentation, one draw per
+/// step; evaluation every epoch unless `given` holds "eval_every" (a cost
+/// knob); 500 epochs and 5 stochastic-DOM passes unless
 /// `given` holds "epochs" / "stochastic_dom". `given` names the options the
 /// user set (TrainOptions::to_json keys); one set to a value the protocol
 /// contradicts throws was::Error naming it, as does an unknown protocol.
