@@ -438,3 +438,44 @@ TEST_F(PaperCliTest, ModelsCommandListsThePaperFigures) {
 }
 
 }  // namespace
+
+namespace {
+
+// A finished run as the report reads it: the state names a paper model on
+// CIFAR-10 (the weights are a small stand-in; the report reads only the state).
+TEST_F(PaperCliTest, ReportPrintsThePapersFiguresBesideTheMeasuredOnes) {
+  torch::manual_seed(0);
+  Network stand_in({"small_cnn", 10, 3, 32}, Policy::parse("paper:CT"), 0);
+  was::RunState state;
+  state.model = {"mobilenetv2_paper", 10, 3, 32};
+  state.policy = "paper:rcrop=0.8:1,translate=0.3:0.3";
+  state.dataset = "cifar10";
+  state.normalization = {{0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}};
+  state.finished = true;
+  state.epoch = 3;
+  state.history = nlohmann::json::array();
+  const double aom_paper[] = {60.0, 80.0, 70.0}, val_paper[] = {50.0, 55.0, 65.0};
+  for (int e = 0; e < 3; ++e)
+    state.history.push_back({{"epoch", e + 1},
+                             {"train_loss", 1.0},
+                             {"test_top1_aom_paper", aom_paper[e]},
+                             {"val_top1_aom_paper", val_paper[e]},
+                             {"test_top1_sdom_paper", aom_paper[e] - 1.0}});
+  state.results = {{"aom", {{"top1", 71.0}, {"top1_training_bn", 10.0}, {"macs", 44020224}}},
+                   {"dom", {{"top1", 69.5}, {"top1_training_bn", 20.0}, {"macs", 40000000}}},
+                   {"selection", was::select_all_epochs(state.history)}};
+  const auto run_dir = dir / "run";
+  std::filesystem::create_directories(run_dir);
+  was::save_checkpoint((run_dir / "last.pt").string(), stand_in, state);
+  const auto r = run("report " + run_dir.string() + " --no-plots --out " + (dir / "report").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string md = slurp(dir / "report" / "report.md");
+  EXPECT_NE(md.find("Beside the paper"), std::string::npos) << md;
+  // Table 2, MobileNetV2 Model-CT on CIFAR-10: AOM 83.02, DOM 82.88; measured best test 80 and 79.
+  EXPECT_NE(md.find("| 80.00 | 83.02 (-3.02) | 70.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 79.00 | 82.88 (-3.88) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("best test − validation-selected"), std::string::npos);
+  EXPECT_NE(md.find("| 70.00 | 80.00 | 70.00 | +10.00 |"), std::string::npos) << md;
+}
+
+}  // namespace

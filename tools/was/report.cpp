@@ -16,6 +16,7 @@
 #include "was/error.h"
 #include "was/io/atomic_file.h"
 #include "was/io/checkpoint.h"
+#include "was/paper/tables.h"
 
 namespace was::cli {
 namespace fs = std::filesystem;
@@ -33,6 +34,8 @@ struct RunRecord {
   std::string name, dir, dataset, model, label, policy;
   uint64_t seed = 0;
   Json eval;                // evaluate_run()'s layout
+  Json results;             // the run's own final evaluation (results.json): selections, stochastic DOM
+  Policy parsed_policy;
   std::vector<Json> epochs;  // metrics.jsonl, one object per epoch (last line wins)
   double train_seconds = 0, eval_seconds = 0;
 };
@@ -91,6 +94,8 @@ RunRecord load_run(const fs::path& dir) {
   r.policy = state.policy;
   r.seed = state.seed;
   r.label = state.policy == "none" ? "baseline" : state.policy;
+  r.results = state.results;
+  r.parsed_policy = Policy::parse(state.policy);
   if (fs::exists(dir / "eval.json")) {
     r.eval = read_json(dir / "eval.json");
     if (r.eval.contains("cell")) r.label = r.eval["cell"].value("policy_label", r.label);
@@ -220,6 +225,59 @@ std::string curves_plot(Plots& plots, const std::string& model, const std::vecto
   }
   gp << "\nunset multiplot\n";
   return plots.render("curves-" + model, title, data.str(), gp.str());
+}
+
+/// The curve a selection is made on (the released evaluation's AOM where the
+/// runs have it), mean over seeds, with every seed's selected epochs marked.
+std::string selection_plot(Plots& plots, const std::string& model, const std::vector<Group>& groups) {
+  std::string curve = "aom";
+  for (const auto& g : groups)
+    for (const auto* r : g.runs)
+      if (g.model == model && r->results.contains("selection") && r->results["selection"].contains("aom_paper"))
+        curve = "aom_paper";
+  std::ostringstream data;
+  std::vector<std::string> labels;
+  for (const auto& g : groups) {
+    if (g.model != model) continue;
+    std::map<int64_t, Stat> test, val;
+    for (const auto* r : g.runs)
+      for (const auto& e : r->epochs) {
+        const int64_t epoch = e.value("epoch", int64_t{0});
+        if (e.contains("test_top1_" + curve)) test[epoch].v.push_back(e["test_top1_" + curve].get<double>());
+        if (e.contains("val_top1_" + curve)) val[epoch].v.push_back(e["val_top1_" + curve].get<double>());
+      }
+    if (test.empty()) continue;
+    data << "# " << g.label << ": epoch, test, validation (means over seeds)\n";
+    for (auto& [epoch, t] : test)
+      data << epoch << " " << t.mean() << " " << (val.count(epoch) ? val[epoch].mean() : NAN) << "\n";
+    data << "\n\n# " << g.label << ": each seed's best-test and validation-selected epochs\n";
+    for (const auto* r : g.runs) {
+      if (!r->results.contains("selection") || !r->results["selection"].contains(curve)) continue;
+      const auto& sel = r->results["selection"][curve];
+      data << sel["best_test_epoch"].get<int64_t>() << " " << sel["best_test"].get<double>() << " "
+           << (sel.contains("val_selected_epoch") ? std::to_string(sel["val_selected_epoch"].get<int64_t>()) : "NaN")
+           << " " << (sel.contains("val_selected") ? fixed(sel["val_selected"].get<double>(), 4) : "NaN") << "\n";
+    }
+    data << "\n\n";
+    labels.push_back(g.label);
+  }
+  if (labels.empty()) return "";
+  std::ostringstream gp;
+  gp << "set xlabel 'epoch'\nset ylabel 'test top-1 (%)'\nset key outside right\nset datafile missing 'NaN'\nplot ";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const size_t c = i + 1;
+    gp << (i ? ", " : "") << "datafile index " << 2 * i << " using 1:2 with lines lw 2 lc " << c << " title "
+       << quoted(labels[i] + " test") << ", datafile index " << 2 * i << " using 1:3 with lines lw 1 dt 3 lc " << c
+       << " title " << quoted(labels[i] + " validation") << ", datafile index " << 2 * i + 1
+       << " using 1:2 with points pt 9 ps 1.6 lc " << c << " title " << quoted("best test epoch")
+       << ", datafile index " << 2 * i + 1 << " using 3:4 with points pt 7 ps 1.3 lc " << c << " title "
+       << quoted("validation-selected epoch");
+  }
+  gp << "\n";
+  const std::string what = curve == "aom_paper" ? "AOM as the released code evaluates it" : "AOM, running statistics";
+  return plots.render("selection-" + model,
+                      model + ": " + what + ", with the epochs each seed selects (▲ on test, ● on validation)",
+                      data.str(), gp.str());
 }
 
 std::string macs_plot(Plots& plots, const std::string& model, const std::vector<Group>& groups) {
@@ -430,6 +488,109 @@ std::string results_tables(const std::vector<Group>& groups) {
   return md.str();
 }
 
+/// A selection figure of every run of a group: results.selection[curve][key].
+Stat selected(const Group& g, const std::string& curve, const std::string& key) {
+  Stat s;
+  for (const auto* r : g.runs)
+    if (r->results.contains("selection") && r->results["selection"].contains(curve) &&
+        r->results["selection"][curve].contains(key))
+      s.v.push_back(r->results["selection"][curve][key].get<double>());
+  return s;
+}
+
+std::string signed_fixed(double v, int digits) { return (v >= 0 ? "+" : "") + fixed(v, digits); }
+
+/// Final, best-test and validation-selected epochs, per curve.
+std::string selection_tables(const std::vector<Group>& groups) {
+  static const std::map<std::string, std::string> names = {
+      {"aom", "AOM, running statistics"},
+      {"dom", "fixed DOM, running statistics"},
+      {"sdom", "stochastic DOM, running statistics"},
+      {"aom_paper", "AOM, BatchNorm in training mode (the paper's evaluation)"},
+      {"dom_paper", "fixed DOM, BatchNorm in training mode"},
+      {"sdom_paper", "stochastic DOM, BatchNorm in training mode (the paper's DOM)"}};
+  std::ostringstream md;
+  bool any = false;
+  for (const auto& g : groups)
+    for (const auto* r : g.runs) any = any || (r->results.contains("selection") && !r->results["selection"].empty());
+  if (!any) return "";
+  md << "\n### Which epoch: final, best on the test set (the paper's selection), best on the validation split\n\n"
+     << "Test top-1 (%) on the curve's test images, mean ± sd over seeds. *Best test* picks the epoch on the test "
+        "set itself, as the released code's `acc_best` does: an optimistic figure. *Validation-selected* is the "
+        "test top-1 at the epoch the held-out validation split picks.\n\n"
+     << "| dataset | model | policy | curve | final | best test (selected on test) | validation-selected | "
+        "best test − validation-selected |\n|---|---|---|---|---:|---:|---:|---:|\n";
+  for (const auto& g : groups)
+    for (const auto& [curve, name] : names) {
+      const Stat fin = selected(g, curve, "final");
+      if (fin.v.empty()) continue;
+      const Stat best = selected(g, curve, "best_test"), val = selected(g, curve, "val_selected");
+      md << "| " << g.dataset << " | " << g.model << " | " << g.label << " | " << name << " | " << fin.text() << " | "
+         << best.text() << " | " << val.text() << " | "
+         << (val.v.empty() ? "–" : signed_fixed(best.mean() - val.mean(), 2)) << " |\n";
+    }
+  // The stochastic DOM of the final weights, where the run measured it.
+  bool sdom = false;
+  for (const auto& g : groups)
+    for (const auto* r : g.runs) sdom = sdom || r->results.contains("stochastic_dom");
+  if (sdom) {
+    md << "\n### The stochastic DOM of the final weights (a fresh draw per test batch)\n\n"
+       << "| dataset | model | policy | passes | running statistics | BatchNorm in training mode (the paper's) | fixed "
+          "DOM (re-estimated statistics) |\n|---|---|---|---:|---:|---:|---:|\n";
+    for (const auto& g : groups) {
+      Stat running, paper;
+      int64_t passes = 0;
+      for (const auto* r : g.runs)
+        if (r->results.contains("stochastic_dom")) {
+          running.v.push_back(r->results["stochastic_dom"]["running"]["mean"].get<double>());
+          paper.v.push_back(r->results["stochastic_dom"]["paper"]["mean"].get<double>());
+          passes = r->results["stochastic_dom"]["paper"]["repeats"].get<int64_t>();
+        }
+      if (running.v.empty()) continue;
+      md << "| " << g.dataset << " | " << g.model << " | " << g.label << " | " << passes << " | " << running.text()
+         << " | " << paper.text() << " | " << collect(g, true, "top1").text() << " |\n";
+    }
+  }
+  return md.str();
+}
+
+/// The paper's own figure beside each measured one that has one.
+std::string paper_tables(const std::vector<Group>& groups) {
+  std::ostringstream rows;
+  for (const auto& g : groups) {
+    const Policy& policy = g.runs.front()->parsed_policy;
+    const auto paper_aom = paper::top1(g.model, policy, g.dataset, "aom");
+    const auto paper_dom = paper::top1(g.model, policy, g.dataset, "dom");
+    if (!paper_aom && !paper_dom) continue;
+    // The paper's number is the best test epoch of the released evaluation where the run has it.
+    const bool released = !selected(g, "aom_paper", "best_test").v.empty();
+    const Stat aom = released ? selected(g, "aom_paper", "best_test") : collect(g, false, "top1");
+    const Stat aom_val = released ? selected(g, "aom_paper", "val_selected") : Stat{};
+    const Stat dom = released ? selected(g, "sdom_paper", "best_test") : collect(g, true, "top1");
+    const auto cell = [](const Stat& ours, const std::optional<double>& theirs) {
+      if (!theirs) return std::string(" – | – |");
+      if (ours.v.empty()) return " – | " + fixed(*theirs, 2) + " |";
+      return " " + ours.text() + " | " + fixed(*theirs, 2) + " (" + signed_fixed(ours.mean() - *theirs, 2) + ") |";
+    };
+    rows << "| " << g.dataset << " | " << g.model << " | " << g.label << " | "
+         << (released ? "released code's (best test epoch)" : "project's (final, re-estimated statistics)") << " |"
+         << cell(aom, paper_aom) << " " << (aom_val.v.empty() ? "–" : aom_val.text()) << " |" << cell(dom, paper_dom)
+         << "\n";
+  }
+  if (rows.str().empty()) return "";
+  std::ostringstream md;
+  md << "\n### Beside the paper (its Table 2, and Table 6 for VGG-16's DOM rows)\n\n"
+     << "Measured top-1 (%) next to the paper's, the difference in brackets. Where a run evaluated as the released "
+        "code does (`--protocol paper`), the measured AOM is its best test epoch with BatchNorm in training mode and "
+        "the DOM the stochastic DOM's best test epoch, selected as the paper selected; the validation-selected AOM "
+        "stands beside it. Otherwise the project's final figures. Budgets below the paper's 500 epochs on all "
+        "50,000 images are not expected to reach its numbers: compare the differences between policies.\n\n"
+     << "| dataset | model | policy | evaluation | AOM measured | AOM paper (difference) | AOM validation-selected | "
+        "DOM measured | DOM paper (difference) |\n|---|---|---|---|---:|---:|---:|---:|---:|\n"
+     << rows.str();
+  return md.str();
+}
+
 std::string robustness_tables(const std::vector<Group>& groups) {
   std::ostringstream md;
   for (const std::string kind : {"rotate", "translate", "crop"}) {
@@ -523,12 +684,14 @@ void run_report(const ReportArgs& a) {
     md << "# Run " << runs.front().name << "\n\n- model " << runs.front().model << ", policy " << runs.front().policy
        << ", dataset " << runs.front().dataset << ", seed " << runs.front().seed << "\n\n";
   }
-  md << "## Results\n\n" << results_tables(groups) << robustness_tables(groups);
+  md << "## Results\n\n" << results_tables(groups) << paper_tables(groups) << selection_tables(groups)
+     << robustness_tables(groups);
 
   if (plots.enabled()) {
     md << "\n## Plots\n\n";
     for (const auto& model : models) {
-      md << curves_plot(plots, model, groups) << "\n" << macs_plot(plots, model, groups) << "\n";
+      md << curves_plot(plots, model, groups) << "\n" << selection_plot(plots, model, groups) << "\n"
+         << macs_plot(plots, model, groups) << "\n";
       for (const std::string kind : {"rotate", "translate", "crop"}) md << robustness_plot(plots, model, kind, groups);
       // Kernels of the model's sparsest DOM: the clearest picture of what a draw does.
       const RunRecord* sparsest = nullptr;
