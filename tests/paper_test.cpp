@@ -390,6 +390,10 @@ TEST_F(PaperCliTest, ProtocolPaperRunReportsThreeSelectionsAcrossResume) {
   EXPECT_TRUE(e["modes"][0].contains("top1_paper"));
   EXPECT_EQ(e["stochastic_dom"]["running"]["repeats"], 2);
   EXPECT_TRUE(e.contains("selection"));
+  // The self-check recomputes the DOM as g * T(W) on its own.
+  const auto check = run("check " + (dir / "whole").string() + " --threads 1");
+  EXPECT_EQ(check.code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("verdict: consistent"), std::string::npos) << check.out;
 }
 
 TEST_F(PaperCliTest, BadProtocolAndPaperPolicyInputFailCleanlyAndWriteNothing) {

@@ -320,7 +320,7 @@ TEST(TransformTest, FastPathEqualsTheReferenceForEveryPolicyAndGranularity) {
 TEST(TransformTest, CpuPassEqualsTheMatmulWithGradients) {
   torch::manual_seed(0);
   for (const int64_t k : {1, 3, 4})
-    for (const char* text : {"C", "CT", "CTR", "rotate=-180:180", "crop=0.2:0.6,rotate=0:45"})
+    for (const char* text : {"C", "CT", "CTR", "rotate=-180:180", "crop=0.2:0.6,rotate=0:45", "paper:CTR", "paper:rcrop=0.2:0.6"})
       for (const char* granularity : {"layer", "filter"})
         for (const bool channels_last : {false, true}) {
           const Policy policy = Policy::parse(std::string(text) + ",granularity=" + granularity);

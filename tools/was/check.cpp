@@ -70,7 +70,9 @@ torch::Tensor reference_forward(Network& net, const Mode& mode, const torch::Ten
   plain->to(device);
   torch::NoGradGuard no_grad;
   auto params = plain->named_parameters();
-  for (const auto& item : net.module().named_parameters()) params[item.key()].copy_(item.value());
+  const auto stored = net.module().named_parameters();
+  for (const auto& item : stored)
+    if (params.contains(item.key())) params[item.key()].copy_(item.value());  // not the paper family's gains
   if (mode.is_dom()) {
     const Policy override_policy = mode.policy.empty() ? Policy{} : Policy::parse(mode.policy);
     for (const auto& layer : net.shadow().layers()) {
@@ -81,7 +83,10 @@ torch::Tensor reference_forward(Network& net, const Mode& mode, const torch::Ten
       const int64_t draws = policy.granularity == Granularity::kFilter ? w.size(0) : 1;
       std::vector<TransformParams> theta;
       for (int64_t i = 0; i < draws; ++i) theta.push_back(draw_params(policy, w.size(2), w.size(3), stream));
-      params[layer.name() + ".weight"].copy_(draws == 1 ? apply_transform(w, theta.front()) : apply_transform(w, theta));
+      auto shadow = draws == 1 ? apply_transform(w, theta.front()) : apply_transform(w, theta);
+      // The paper family's DOM computes with g * T(W), g as stored.
+      if (const auto* gain = stored.find(layer.name() + "." + kShadowGainName)) shadow = *gain * shadow;
+      params[layer.name() + ".weight"].copy_(shadow);
     }
   }
   if (net.batchnorm().has(mode.key())) {
