@@ -263,15 +263,16 @@ std::string selection_plot(Plots& plots, const std::string& model, const std::ve
   }
   if (labels.empty()) return "";
   std::ostringstream gp;
-  gp << "set xlabel 'epoch'\nset ylabel 'test top-1 (%)'\nset key outside right\nset datafile missing 'NaN'\nplot ";
+  gp << "set xlabel 'epoch'\nset ylabel 'top-1 (%): test solid, validation dotted'\nset key inside bottom right\n"
+     << "set datafile missing 'NaN'\nplot ";
   for (size_t i = 0; i < labels.size(); ++i) {
     const size_t c = i + 1;
     gp << (i ? ", " : "") << "datafile index " << 2 * i << " using 1:2 with lines lw 2 lc " << c << " title "
-       << quoted(labels[i] + " test") << ", datafile index " << 2 * i << " using 1:3 with lines lw 1 dt 3 lc " << c
-       << " title " << quoted(labels[i] + " validation") << ", datafile index " << 2 * i + 1
-       << " using 1:2 with points pt 9 ps 1.6 lc " << c << " title " << quoted("best test epoch")
-       << ", datafile index " << 2 * i + 1 << " using 3:4 with points pt 7 ps 1.3 lc " << c << " title "
-       << quoted("validation-selected epoch");
+       << quoted(labels[i]) << ", datafile index " << 2 * i << " using 1:3 with lines lw 1 dt 3 lc " << c
+       << " notitle, datafile index " << 2 * i + 1
+       << " using 1:2 with points pt 9 ps 1.6 lc " << c << (i ? " notitle" : " title " + quoted("best test epoch"))
+       << ", datafile index " << 2 * i + 1 << " using 3:4 with points pt 7 ps 1.3 lc " << c
+       << (i ? " notitle" : " title " + quoted("validation-selected epoch"));
   }
   gp << "\n";
   const std::string what = curve == "aom_paper" ? "AOM as the released code evaluates it" : "AOM, running statistics";
