@@ -158,6 +158,18 @@ TEST(PaperGainTest, GainSurvivesCheckpointAndExportCarriesItOnlyInDom) {
     for (const auto& p : model.net->named_parameters())
       EXPECT_EQ(p.key().find(was::kShadowGainName), std::string::npos) << p.key();
     EXPECT_TRUE(torch::allclose(model.predict(images), reference, 1e-4, 1e-4)) << mode.key();
+    // A translated DOM leaves a zero border: compaction runs it smaller, with the same outputs.
+    auto compact = was::load_inference(out, torch::kCPU, /*compact=*/true);
+    EXPECT_TRUE(torch::allclose(compact.predict(images), reference, 1e-4, 1e-4)) << mode.key();
+    if (mode.is_dom()) {
+      bool shifted = false;
+      for (const auto& layer : net.shadow().layers()) {
+        const auto d = layer.draw(5, was::StreamDomain::kDomDraw, 0).front();
+        shifted = shifted || d.dx != 0 || d.dy != 0;
+      }
+      ASSERT_TRUE(shifted) << "DOM seed 5 should shift some layer (else this checks nothing)";
+      EXPECT_FALSE(compact.compacted.empty());
+    }
   }
 }
 
