@@ -80,7 +80,7 @@ PlaneMatrix rotate_plane(int64_t kh, int64_t kw, double angle_deg, bool nearest)
         if (r >= 0 && r < kh && q >= 0 && q < kw) m[(row * kw + col) * kk + (r * kw + q)] = 1.0;
         continue;
       }
-      const double c0 = std::floor(src_col), r0 = std::nearbyint(src_row);
+      const double c0 = std::floor(src_col), r0 = std::floor(src_row);
       const double fc = src_col - c0, fr = src_row - r0;
       const double taps[4][3] = {{r0, c0, (1 - fr) * (1 - fc)},
                                  {r0, c0 + 1, (1 - fr) * fc},
