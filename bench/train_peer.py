@@ -55,6 +55,37 @@ class ResNet18(nn.Module):  # CIFAR form: 3x3 stride-1 stem, no max-pool
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class ResNet20(nn.Module):  # He et al.'s CIFAR ResNet-20, option A shortcuts (as the zoo's resnet20)
+    class Block(nn.Module):
+        def __init__(self, cin, planes, stride):
+            super().__init__()
+            self.conv1, self.bn1 = conv_bn(cin, planes, 3, stride)
+            self.conv2, self.bn2 = conv_bn(planes, planes, 3)
+            self.stride, self.pad = stride, planes - cin
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+            short = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
+            if self.pad > 0:
+                short = F.pad(short, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+            return F.relu(out + short)
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1, self.bn1 = conv_bn(3, 16, 3)
+        blocks, cin = [], 16
+        for planes, stride in [(16, 1), (32, 2), (64, 2)]:
+            for i in range(3):
+                blocks.append(ResNet20.Block(cin, planes, stride if i == 0 else 1))
+                cin = planes
+        self.layers = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.layers(F.relu(self.bn1(self.conv1(x))))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 class InvertedResidual(nn.Module):
     def __init__(self, cin, cout, stride, t):
         super().__init__()
@@ -105,7 +136,7 @@ class VGG16(nn.Module):  # configuration D with BatchNorm, one linear layer on t
         return self.fc(self.features(x).flatten(1))
 
 
-MODELS = {'resnet18': ResNet18, 'mobilenetv2': MobileNetV2, 'vgg16': VGG16}
+MODELS = {'resnet18': ResNet18, 'resnet20': ResNet20, 'mobilenetv2': MobileNetV2, 'vgg16': VGG16}
 
 
 def median(v):
