@@ -3,7 +3,8 @@
 # `was experiment` (finished cells are skipped, interrupted ones resume from
 # their checkpoints) and, as each cell finishes, copies its results (JSON and
 # metrics, never checkpoints) to docs/results/NAME/cells/ and commits them, so
-# that nothing finished is lost if the machine goes away.
+# that nothing finished is lost if the machine goes away. `was report
+# docs/results/NAME` reads those copies as it reads the grid.
 #
 #   scripts/study_does_was_help.sh CONFIG CIFAR10_DIR [BUDGET=cpu] [OUT=runs/NAME-BUDGET]
 #   WAS=build/was the binary; THREADS=2; COMMIT=0 copies without committing.
@@ -22,6 +23,7 @@ mkdir -p "$OUT" "$DEST"
 
 collect() {  # copy every finished cell's small files; commit what is new
   local changed=0
+  [ -f "$OUT/experiment.json" ] && cp "$OUT/experiment.json" "$DEST/../experiment.json"
   for cell in "$OUT"/cells/*/; do
     [ -f "$cell/eval.json" ] || continue
     local name; name=$(basename "$cell")

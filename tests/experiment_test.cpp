@@ -89,6 +89,24 @@ TEST_F(ExperimentTest, TinyGridRunsReportsAndSkipsFinishedCells) {
     }
     EXPECT_NE(slurp(out / "report" / "curves-small_cnn.svg").find("epoch"), std::string::npos);
   }
+
+  // A study commits its cells without checkpoints: the report reads those copies alike.
+  const auto committed = dir / "committed";
+  fs::create_directories(committed / "cells");
+  fs::copy_file(out / "experiment.json", committed / "experiment.json");
+  for (const char* cell : {"synthetic-small_cnn-baseline-s0", "synthetic-small_cnn-CT-s0"}) {
+    fs::create_directories(committed / "cells" / cell);
+    for (const char* file : {"eval.json", "results.json", "metrics.jsonl"})
+      fs::copy_file(out / "cells" / cell / file, committed / "cells" / cell / file);
+  }
+  const auto from_copies = run("report " + committed.string() + " --no-plots");
+  ASSERT_EQ(from_copies.code, 0) << from_copies.err;
+  const auto copied_md = slurp(committed / "report" / "report.md");
+  const auto results_of = [](const std::string& text) {  // the tables, without the cost lines
+    return text.substr(text.find("## Results"), text.find("## Cost") - text.find("## Results"));
+  };
+  const auto md_tables = results_of(slurp(out / "report" / "report.md"));
+  EXPECT_EQ(results_of(copied_md), md_tables.substr(0, md_tables.find("## Plots")));
 }
 
 TEST_F(ExperimentTest, KilledMidCellResumesToTheSameResults) {

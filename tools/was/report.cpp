@@ -83,7 +83,29 @@ Json eval_from_results(const RunState& state, const Json& results) {
   return e;
 }
 
+/// A cell as a study commits it (eval.json, results.json, metrics.jsonl; no
+/// checkpoint): enough for every table and curve, not for kernel pictures.
+RunRecord load_committed_cell(const fs::path& dir) {
+  RunRecord r;
+  r.dir = dir.string();
+  r.name = dir.filename().string();
+  r.eval = read_json(dir / "eval.json");
+  r.results = read_json(dir / "results.json");
+  r.dataset = r.eval.value("dataset", "");
+  r.model = r.eval.value("model", "");
+  r.policy = r.eval.value("policy", "none");
+  r.seed = r.eval.value("seed", uint64_t{0});
+  r.parsed_policy = Policy::parse(r.policy);
+  r.label = r.eval.contains("cell") ? r.eval["cell"].value("policy_label", r.policy) : r.policy;
+  r.eval_seconds = r.eval.value("eval_seconds", 0.0);
+  r.train_seconds = r.eval.value("train_seconds", 0.0);
+  r.epochs = read_epochs(dir / "metrics.jsonl");
+  return r;
+}
+
 RunRecord load_run(const fs::path& dir) {
+  if (!fs::exists(dir / "last.pt") && fs::exists(dir / "eval.json") && fs::exists(dir / "results.json"))
+    return load_committed_cell(dir);
   RunRecord r;
   r.dir = dir.string();
   r.name = dir.filename().string();
@@ -346,7 +368,7 @@ std::string robustness_plot(Plots& plots, const std::string& model, const std::s
 
 /// The first transformed layer of a run as PW and as its DOM shadow weights.
 std::string kernels_plot(Plots& plots, const RunRecord& run) {
-  if (!plots.enabled()) return "";
+  if (!plots.enabled() || !fs::exists(fs::path(run.dir) / "last.pt")) return "";
   Checkpoint ckpt;
   try {
     ckpt = load_checkpoint((fs::path(run.dir) / "last.pt").string());
