@@ -358,7 +358,8 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember(protocol_names()));
   cmd->add_option("--stochastic-dom", args->options.stochastic_dom,
                   "passes of the stochastic DOM (a fresh draw per test batch, the paper's DOM) in the final "
-                  "evaluation (default 0; 5 under --protocol paper)");
+                  "evaluation (default 0; 5 under --protocol paper)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--curve-test-images", args->options.curve_test_images,
                   "per-epoch test curves on the first N test images only (0: all); the final evaluation uses all")
       ->check(CLI::NonNegativeNumber);
