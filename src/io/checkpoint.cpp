@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "was/error.h"
+#include "was/io/atomic_file.h"
 
 namespace was {
 namespace fs = std::filesystem;
@@ -136,17 +137,7 @@ void save_checkpoint(const std::string& path, Network& network, const RunState& 
   }
   archive.write("rng_cpu", torch::globalContext().defaultGenerator(torch::kCPU).get_state());
 
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  try {
-    archive.save_to(tmp);
-  } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw Error("could not write checkpoint '" + path + "': " + e.what(), "check free space and permissions");
-  }
-  fs::rename(tmp, target);
+  write_archive_atomically(path, archive, "checkpoint");
 }
 
 Checkpoint load_checkpoint(const std::string& path, torch::Device device) {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "was/error.h"
+#include "was/io/atomic_file.h"
 #include "was/nn/compact.h"
 
 namespace was {
@@ -17,17 +18,7 @@ constexpr const char* kExportMetaKey = "was_export_meta";
 void write_bytes_atomic(const std::string& path, const std::vector<char>& bytes) {
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error("could not write '" + path + "'", "check free space and permissions");
-    }
-  }
-  fs::rename(tmp, target);
+  write_file_atomically(path, bytes.data(), bytes.size(), "state dict");
 }
 
 std::string hint(const std::string& path) {
@@ -88,11 +79,7 @@ void export_inference(const std::string& path, Network& network, const RunState&
   }
   meta["tensors"] = names;
   archive.write(kExportMetaKey, c10::IValue(meta.dump()));
-  const std::string tmp = path + ".tmp";
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  archive.save_to(tmp);
-  fs::rename(tmp, target);
+  write_archive_atomically(path, archive, "inference file");
   network.set_mode(Mode::aom());
 }
 
