@@ -7,7 +7,11 @@
 # docs/results/NAME` reads those copies as it reads the grid.
 #
 #   scripts/study_does_was_help.sh CONFIG CIFAR10_DIR [BUDGET=cpu] [OUT=runs/NAME-BUDGET]
-#   WAS=build/was the binary; THREADS=2; COMMIT=0 copies without committing.
+#   WAS=build/was the binary; JOBS=1 processes share the grid (each takes the
+#   cells no other holds), THREADS=2/JOBS threads each; COMMIT=0 copies
+#   without committing. On a 2-core machine JOBS=2 trains ResNet-20 about
+#   1.25x faster in all than one process with 2 threads (its small
+#   convolutions scale poorly across threads).
 set -euo pipefail
 CONFIG=${1:?usage: scripts/study_does_was_help.sh CONFIG CIFAR10_DIR [BUDGET] [OUT]}
 DATA=${2:?usage: scripts/study_does_was_help.sh CONFIG CIFAR10_DIR [BUDGET] [OUT]}
@@ -15,7 +19,8 @@ BUDGET=${3:-cpu}
 NAME=$(basename "$CONFIG" .json)
 OUT=${4:-runs/$NAME-$BUDGET}
 WAS=${WAS:-build/was}
-THREADS=${THREADS:-2}
+JOBS=${JOBS:-1}
+THREADS=${THREADS:-$(( JOBS >= 2 ? 1 : 2 ))}
 COMMIT=${COMMIT:-1}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="$ROOT/docs/results/$NAME/cells"
@@ -40,13 +45,24 @@ collect() {  # copy every finished cell's small files; commit what is new
   fi
 }
 
-"$WAS" experiment "$CONFIG" --budget "$BUDGET" --data-dir cifar10="$DATA" --out "$OUT" --threads "$THREADS" \
-  > "$OUT/experiment.log" 2>&1 &
-pid=$!
-while kill -0 "$pid" 2>/dev/null; do
+run_grid() {  # $1: the log's suffix
+  "$WAS" experiment "$CONFIG" --budget "$BUDGET" --data-dir cifar10="$DATA" --out "$OUT" --threads "$THREADS" \
+    > "$OUT/experiment$1.log" 2>&1
+}
+pids=()
+for job in $(seq 1 "$JOBS"); do
+  run_grid "-$job" &
+  pids+=($!)
+  sleep 5  # the first takes the first cell before the next looks
+done
+running() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+while running; do
   sleep 60
   collect
 done
-wait "$pid"
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+[ "$status" = 0 ] || { collect; echo "a grid process failed: see $OUT/experiment-*.log" >&2; exit 1; }
+run_grid ""  # every cell done: this pass only writes the summary
 collect
 cp "$OUT/summary.json" "$DEST/../summary.json" 2>/dev/null || true

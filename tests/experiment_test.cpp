@@ -12,6 +12,7 @@
 
 #include "cli_fixture.h"
 #include "was/io/checkpoint.h"
+#include "was/io/directory_lock.h"
 
 namespace {
 
@@ -222,6 +223,70 @@ TEST_F(ExperimentTest, CheckPassesAndCatchesTampering) {
   });
   EXPECT_EQ(missing.code, 1) << missing.out;
   EXPECT_NE(missing.out.find("FAIL  AOM BatchNorm statistics"), std::string::npos) << missing.out;
+}
+
+}  // namespace
+
+namespace {
+
+struct ExperimentSharingTest : ExperimentTest {
+  /// The tool in the background, its output in files of its own.
+  std::string command(const std::string& args, const std::string& tag) const {
+    return std::string(WAS_CLI_PATH) + " " + args + " >" + (dir / (tag + ".out")).string() + " 2>" +
+           (dir / (tag + ".err")).string();
+  }
+};
+
+TEST_F(ExperimentSharingTest, PolicySeedsAddCellsAndTwoProcessesShareAGrid) {
+  Json grid = tiny_grid(2);
+  grid["policies"] = {"none", {{"label", "CT"}, {"policy", "CT"}, {"seeds", {0, 1}}}};
+  const auto config = write_config("grid.json", grid);
+  const auto out = dir / "grid";
+  const auto listed = run("experiment " + config.string() + " --out " + out.string() + " --dry-run");
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "synthetic-small_cnn-baseline-s0\nsynthetic-small_cnn-CT-s0\nsynthetic-small_cnn-CT-s1\n");
+  EXPECT_NE(listed.err.find("3 cells"), std::string::npos) << listed.err;
+
+  // Two processes at once: each cell is trained by exactly one of them.
+  const std::string args = "experiment " + config.string() + " --out " + out.string() + " --threads 1";
+  int status_a = -1, status_b = -1;
+  std::thread a([&] { status_a = std::system(command(args, "a").c_str()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::thread b([&] { status_b = std::system(command(args, "b").c_str()); });
+  a.join();
+  b.join();
+  EXPECT_EQ(status_a, 0) << slurp(dir / "a.err");
+  EXPECT_EQ(status_b, 0) << slurp(dir / "b.err");
+  for (const char* cell : {"synthetic-small_cnn-baseline-s0", "synthetic-small_cnn-CT-s0", "synthetic-small_cnn-CT-s1"}) {
+    const auto metrics = slurp(out / "cells" / cell / "metrics.jsonl");
+    EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 2) << cell << ": trained twice?\n" << metrics;
+    EXPECT_TRUE(fs::exists(out / "cells" / cell / "eval.json")) << cell;
+  }
+  // The run that finds every cell done writes the whole summary.
+  const auto last = run(args);
+  ASSERT_EQ(last.code, 0) << last.err;
+  EXPECT_EQ(read(out / "summary.json").size(), 3u);
+
+  const auto empty = write_config("empty-seeds.json", [&] {
+    Json g = grid;
+    g["policies"][1]["seeds"] = Json::array();
+    return g;
+  }());
+  expect_clean_failure(run("experiment " + empty.string() + " --out " + (dir / "g2").string()), "must not be empty");
+}
+
+TEST_F(ExperimentSharingTest, ARunDirectoryInUseIsRefused) {
+  const auto run_dir = dir / "busy";
+  auto lock = was::DirectoryLock::try_acquire(run_dir.string());
+  ASSERT_TRUE(lock.has_value());
+  EXPECT_EQ(was::DirectoryLock::holder_of(run_dir.string()), static_cast<long>(::getpid()));
+  EXPECT_FALSE(was::DirectoryLock::try_acquire(run_dir.string()).has_value());  // another open: refused
+  const auto r = run("train --model small_cnn --dataset synthetic --epochs 1 --threads 1 --out " + run_dir.string());
+  expect_clean_failure(r, "in use by another process (pid " + std::to_string(::getpid()) + ")");
+  EXPECT_FALSE(fs::exists(run_dir / "last.pt"));
+  lock.reset();  // released: the run may start
+  const auto ok = run("train --model small_cnn --dataset synthetic --epochs 1 --threads 1 --out " + run_dir.string());
+  EXPECT_EQ(ok.code, 0) << ok.err;
 }
 
 }  // namespace

@@ -112,6 +112,45 @@ TEST(TrainerTest, ResumeGivesBitIdenticalWeights) {
   }
 }
 
+TEST(TrainerTest, ModeBatchNormCurvesLeaveTrainingUnchangedAndEndOnTheFinalFigures) {
+  auto split = tiny_split();
+  was::TrainOptions base = tiny_options("", 3);
+  base.val_fraction = 0.25;
+  was::select_training_data(split, base);
+  const auto state = fresh_state(split, "CT");
+  std::vector<nlohmann::json> curves[2];
+  std::unique_ptr<Network> nets[2];
+  was::RunState done[2];
+  for (int with = 0; with < 2; ++with) {
+    auto options = base;
+    options.eval_every = 1;
+    options.mode_bn_curves = with == 1;
+    nets[with] = make_network(state);
+    done[with] = was::Trainer(*nets[with], split, options, state).run(
+        [&](const nlohmann::json& m) { curves[with].push_back(m); });
+  }
+  // The curves are measured beside training, never in it: the same weights,
+  // BatchNorm statistics and losses with and without them.
+  expect_same_tensors(nets[0]->module(), nets[1]->module());
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(curves[0][e]["train_loss"], curves[1][e]["train_loss"]) << e;
+    EXPECT_FALSE(curves[0][e].contains("test_top1_aom_bn"));
+    for (const char* key : {"test_top1_aom_bn", "test_top1_dom_bn", "val_top1_aom_bn", "val_top1_dom_bn"})
+      EXPECT_TRUE(curves[1][e].contains(key)) << key << " at epoch " << e + 1;
+  }
+  EXPECT_EQ(done[0].results["aom"]["top1"], done[1].results["aom"]["top1"]);
+  EXPECT_EQ(curves[1].back()["test_top1_aom_bn"], done[1].results["aom"]["top1"]);
+  EXPECT_EQ(curves[1].back()["val_top1_dom_bn"], done[1].results["dom"]["val_top1"]);
+  EXPECT_TRUE(done[1].results["selection"].contains("dom_bn")) << done[1].results["selection"].dump();
+  EXPECT_EQ(nets[1]->batchnorm().keys(), nets[0]->batchnorm().keys());  // nothing left behind
+
+  auto paper = base;
+  paper.mode_bn_curves = true;
+  paper.protocol = "paper";
+  auto net = make_network(state);
+  EXPECT_THROW(was::Trainer(*net, split, paper, state), was::Error);
+}
+
 TEST(CheckpointTest, RoundTripRestoresEverything) {
   const auto split = tiny_split();
   TempDir dir;

@@ -94,6 +94,7 @@ nlohmann::json TrainOptions::to_json() const {
   if (!protocol.empty()) j["protocol"] = protocol;
   if (stochastic_dom > 0) j["stochastic_dom"] = stochastic_dom;
   if (curve_test_images > 0) j["curve_test_images"] = curve_test_images;
+  if (mode_bn_curves) j["mode_bn_curves"] = true;
   return j;
 }
 
@@ -119,6 +120,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
   o.protocol = j.value("protocol", o.protocol);
   o.stochastic_dom = j.value("stochastic_dom", o.stochastic_dom);
   o.curve_test_images = j.value("curve_test_images", o.curve_test_images);
+  o.mode_bn_curves = j.value("mode_bn_curves", o.mode_bn_curves);
   // Absent in runs from before augmentation existed: the data set's default, off for those.
   if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
   return o;
@@ -186,6 +188,12 @@ Trainer::Trainer(Network& network, const data::Split& split, TrainOptions option
     throw Error("--combine must be mean or min, not '" + options_.combine + "'");
   if (options_.stochastic_dom < 0) throw Error("--stochastic-dom must not be negative");
   if (options_.curve_test_images < 0) throw Error("--curve-test-images must not be negative");
+  if (options_.mode_bn_curves && paper_protocol())
+    throw Error("--mode-bn-curves is for the project's protocol",
+                "--protocol paper evaluates with running statistics and as the released code does; drop one");
+  if (options_.mode_bn_curves && options_.bn_batches <= 0)
+    throw Error("--mode-bn-curves re-estimates BatchNorm from --bn-batches batches, which is 0",
+                "set --bn-batches to a positive number");
   if (!options_.protocol.empty() &&
       std::find(protocol_names().begin(), protocol_names().end(), options_.protocol) == protocol_names().end())
     throw Error("unknown protocol '" + options_.protocol + "'", "the protocols are: paper");
@@ -408,13 +416,12 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       metrics["test_top1_aom"] = aom.top1();
       metrics["test_loss_aom"] = aom.loss;
       if (network_.shadow().enabled()) metrics["test_top1_dom"] = evaluate(network_, test, Mode::dom(state_.dom_seed), false).top1();
+      if (options_.mode_bn_curves) evaluate_with_mode_batchnorm(metrics, curve_images);
     }
     if (last && !paper_protocol()) {  // the project's last epoch reports the final evaluation
       state_.history.push_back(metrics);
-      finish();
-      metrics["test_top1_aom"] = state_.results["aom"]["top1"];
-      if (network_.shadow().enabled()) metrics["test_top1_dom"] = state_.results["dom"]["top1"];
-      state_.history.back() = metrics;
+      finish();  // writes the final figures into this epoch's curves
+      metrics = state_.history.back();
     } else {
       state_.history.push_back(metrics);
       if (last) finish();
@@ -428,6 +435,38 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     save();
   }
   return state_;
+}
+
+void Trainer::evaluate_with_mode_batchnorm(nlohmann::json& metrics, const data::Dataset& test_images) {
+  torch::NoGradGuard no_grad;
+  auto& bank = network_.batchnorm();
+  if (bank.num_layers() == 0) return;
+  // The training statistics (BatchNorm's momentum state) go back in
+  // afterwards; no mode's statistics stay behind in the checkpoint.
+  const std::vector<std::string> before = bank.keys();
+  const auto existed = [&](const std::string& key) {
+    return std::find(before.begin(), before.end(), key) != before.end();
+  };
+  const std::string kSaved = "curve:saved-training";
+  bank.store(kSaved);
+  std::vector<Mode> modes = {Mode::aom()};
+  if (network_.shadow().enabled()) modes.push_back(Mode::dom(state_.dom_seed));
+  data::BatchLoader test(test_images, split_.normalization, kEvalBatch, false, 0, false, device_);
+  for (const auto& mode : modes) {
+    bank.restore(kSaved);
+    reestimate_batchnorm_after_training(network_, mode, split_.train, split_.normalization, state_.seed,
+                                        options_.bn_batches, device_);
+    const std::string name = mode.is_dom() ? "dom" : "aom";
+    metrics["test_top1_" + name + "_bn"] = evaluate(network_, test, mode, true).top1();
+    if (split_.validation.size() > 0) {
+      data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
+      metrics["val_top1_" + name + "_bn"] = evaluate(network_, val, mode, true).top1();
+    }
+    if (!existed(mode.key())) bank.erase(mode.key());
+  }
+  bank.restore(kSaved);
+  bank.erase(kSaved);
+  network_.set_mode(Mode::aom(), /*use_mode_batchnorm=*/false);
 }
 
 void Trainer::evaluate_as_paper(nlohmann::json& metrics, int64_t epoch) {
@@ -527,6 +566,19 @@ void Trainer::finish() {
         {"paper", evaluate_stochastic_dom(network_, shuffled, options_.stochastic_dom, Normalisation::kBatch,
                                           state_.seed)
                       .to_json()}};
+  }
+  if (!paper_protocol() && !state_.history.empty() && state_.history.back().value("epoch", int64_t{0}) == state_.epoch) {
+    // The last point of the project's curves is the final evaluation.
+    auto& last = state_.history.back();
+    for (const char* mode : {"aom", "dom"}) {
+      if (!results.contains(mode)) continue;
+      const auto& r = results[mode];
+      last[std::string("test_top1_") + mode] = r["top1"];
+      if (options_.mode_bn_curves && r.value("batchnorm", "") == "re-estimated") {
+        last[std::string("test_top1_") + mode + "_bn"] = r["top1"];
+        if (r.contains("val_top1")) last[std::string("val_top1_") + mode + "_bn"] = r["val_top1"];
+      }
+    }
   }
   results["selection"] = select_all_epochs(state_.history);
   if (!options_.protocol.empty()) results["protocol"] = options_.protocol;

@@ -12,6 +12,7 @@
 #include "was/data/datasets.h"
 #include "was/error.h"
 #include "was/io/atomic_file.h"
+#include "was/io/directory_lock.h"
 #include "was/models/classifier.h"
 #include "was/transforms.h"
 
@@ -29,7 +30,7 @@ const std::set<std::string> kTrainKeys = {"epochs",     "batch_size",       "lr"
                                           "eval_every", "train_subset",     "test_subset", "augment",
                                           "dom_seed",   "granularity",      "val_fraction", "val_seed",
                                           "draws",      "combine",          "channels_last", "bf16",
-                                          "protocol",   "stochastic_dom",   "curve_test_images"};
+                                          "protocol",   "stochastic_dom",   "curve_test_images", "mode_bn_curves"};
 /// The training settings that change the weights: a cell trained with other
 /// values is a different experiment.
 const std::vector<std::string> kDefiningKeys = {"epochs",     "batch_size",   "lr",       "momentum", "weight_decay",
@@ -89,11 +90,18 @@ std::string Cell::name() const {
 }
 
 std::vector<Cell> cells_of(const Experiment& e) {
+  std::vector<uint64_t> seeds = e.seeds;  // the grid's, then the policies' own, in first-seen order
+  for (const auto& policy : e.policies)
+    for (uint64_t s : policy.seeds)
+      if (std::find(seeds.begin(), seeds.end(), s) == seeds.end()) seeds.push_back(s);
   std::vector<Cell> cells;
-  for (uint64_t seed : e.seeds)
+  for (uint64_t seed : seeds)
     for (const auto& dataset : e.datasets)
       for (const auto& model : e.models)
-        for (const auto& policy : e.policies) cells.push_back({dataset, model, policy, seed});
+        for (const auto& policy : e.policies) {
+          const auto& own = policy.seeds.empty() ? e.seeds : policy.seeds;
+          if (std::find(own.begin(), own.end(), seed) != own.end()) cells.push_back({dataset, model, policy, seed});
+        }
   return cells;
 }
 
@@ -184,9 +192,14 @@ Experiment Experiment::load(const std::string& path, const std::string& budget) 
       if (p.is_string()) {
         entry.policy = p.get<std::string>();
       } else {
-        check_keys(p, {"label", "policy"}, "a policy entry");
+        check_keys(p, {"label", "policy", "seeds"}, "a policy entry");
         entry.policy = p.at("policy").get<std::string>();
         entry.label = p.value("label", "");
+        if (p.contains("seeds")) {
+          entry.seeds = p["seeds"].get<std::vector<uint64_t>>();
+          if (entry.seeds.empty()) throw Error("policy '" + entry.policy + "': \"seeds\" must not be empty",
+                                               "drop it to use the grid's seeds");
+        }
       }
       const std::string with_granularity =
           e.granularity.empty() || entry.policy == "none" ? entry.policy : entry.policy + ",granularity=" + e.granularity;
@@ -234,7 +247,11 @@ TrainOptions Experiment::train_options() const {
 
 Json Experiment::to_json() const {
   Json policy_list = Json::array();
-  for (const auto& p : policies) policy_list.push_back({{"label", p.label}, {"policy", p.policy}});
+  for (const auto& p : policies) {
+    Json entry = {{"label", p.label}, {"policy", p.policy}};
+    if (!p.seeds.empty()) entry["seeds"] = p.seeds;
+    policy_list.push_back(entry);
+  }
   Json train_all = train;
   train_all["dom_seed"] = dom_seed;
   if (!granularity.empty()) train_all["granularity"] = granularity;
@@ -314,9 +331,12 @@ void run_experiment(ExperimentArgs& a) {
     const auto dir = e.data_dirs.count(dataset) ? e.data_dirs.at(dataset) : std::string();
     data::load_dataset(dataset, dir, data::DatasetOptions{});  // a missing data set fails now, not mid-grid
   }
-  std::fprintf(stderr, "experiment %s%s: %zu cells (%zu models x %zu policies x %zu datasets x %zu seeds), out %s\n",
+  const size_t product = e.models.size() * e.policies.size() * e.datasets.size() * e.seeds.size();
+  const std::string extra =
+      cells.size() == product ? "" : ", some policies with seeds of their own";
+  std::fprintf(stderr, "experiment %s%s: %zu cells (%zu models x %zu policies x %zu datasets x %zu seeds%s), out %s\n",
                e.name.c_str(), e.budget.empty() ? "" : (", budget " + e.budget).c_str(), cells.size(),
-               e.models.size(), e.policies.size(), e.datasets.size(), e.seeds.size(), a.out.c_str());
+               e.models.size(), e.policies.size(), e.datasets.size(), e.seeds.size(), extra.c_str(), a.out.c_str());
   if (a.dry_run) {
     for (const auto& c : cells) std::printf("%s\n", c.name().c_str());
     return;
@@ -329,6 +349,7 @@ void run_experiment(ExperimentArgs& a) {
   const auto grid_start = Clock::now();
   double worked_seconds = 0.0;
   int64_t worked_cells = 0;
+  size_t skipped = 0;
   Json summary = Json::array();
   for (size_t i = 0; i < cells.size(); ++i) {
     const Cell& cell = cells[i];
@@ -337,6 +358,16 @@ void run_experiment(ExperimentArgs& a) {
     const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(cells.size()) + "] " + cell.name();
     const auto cell_start = Clock::now();
     bool worked = false;
+    // Several `was experiment` processes may share a grid: each takes the
+    // cells no other holds, so N processes run N cells at once.
+    const auto lock = DirectoryLock::try_acquire(dir.string());
+    if (!lock) {
+      const long pid = DirectoryLock::holder_of(dir.string());
+      std::fprintf(stderr, "%s: running in another process%s; skipped\n", tag.c_str(),
+                   pid > 0 ? (" (pid " + std::to_string(pid) + ")").c_str() : "");
+      ++skipped;
+      continue;
+    }
 
     const auto checkpoint_path = dir / "last.pt";
     bool trained = false;
@@ -357,6 +388,7 @@ void run_experiment(ExperimentArgs& a) {
       t.options = e.train_options();
       t.out = dir.string();
       t.print_epochs = false;
+      t.directory_locked = true;
       t.runtime = a.runtime;
       std::vector<std::string> given;  // the file's keys, as the flags run_train checks a protocol against
       if (fs::exists(checkpoint_path)) {
@@ -416,6 +448,13 @@ void run_experiment(ExperimentArgs& a) {
     std::fprintf(stderr, "%s: %s in %s; grid %zu/%zu cells done, elapsed %s%s\n", tag.c_str(),
                  worked ? "done" : "already done", duration(cell_seconds).c_str(), i + 1, cells.size(),
                  duration(std::chrono::duration<double>(Clock::now() - grid_start).count()).c_str(), eta.c_str());
+  }
+  if (skipped > 0) {
+    std::fprintf(stderr,
+                 "\n%zu cells were running in other processes; the grid summary is written by the run that "
+                 "finds every cell done (run `was experiment` again once they finish)\n",
+                 skipped);
+    return;
   }
   write_file_atomically((out / "summary.json").string(), summary.dump(2) + "\n", "grid summary");
   print_evaluations(summary);

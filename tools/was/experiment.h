@@ -16,6 +16,7 @@ namespace was::cli {
 struct PolicyEntry {
   std::string label;   ///< names the cell: "baseline", "C", "crop0.4-0.6"
   std::string policy;  ///< as --was takes it
+  std::vector<uint64_t> seeds;  ///< this policy's seeds ("seeds" in its entry); empty: the grid's
 };
 
 /// A parsed, validated experiment file with its budget applied.
@@ -44,7 +45,8 @@ struct Experiment {
 };
 
 /// One cell of the grid, in the order it runs: seeds outermost, so a grid cut
-/// short still has every model and policy for its first seeds.
+/// short still has every model and policy for its first seeds. A policy with
+/// seeds of its own (a headline comparison with more seeds) joins each of them.
 struct Cell {
   std::string dataset, model;
   PolicyEntry policy;

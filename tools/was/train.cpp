@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "train.h"
 #include "was/data/loader.h"
 #include "was/error.h"
+#include "was/io/directory_lock.h"
 #include "was/models/classifier.h"
 #include "was/network.h"
 #include "was/train/trainer.h"
@@ -85,7 +87,7 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
                              "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset",
                              "--val-fraction", "--val-seed", "--draws", "--combine",
                              "--channels-last", "--bf16", "--protocol", "--stochastic-dom",
-                             "--curve-test-images"})
+                             "--curve-test-images", "--mode-bn-curves"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
@@ -176,6 +178,9 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
   data::Split normalised = split;
   normalised.normalization = state.normalization;
 
+  // One writer per run: a second `was train` on the same directory is refused.
+  std::optional<DirectoryLock> lock;
+  if (lead && !a.directory_locked) lock = DirectoryLock::acquire(a.out);
   Trainer trainer(*network, normalised, a.options, state, device);
   if (checkpoint) trainer.restore_optimizer(*checkpoint);
   std::unique_ptr<dist::ProcessGroup> group;
@@ -363,6 +368,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--curve-test-images", args->options.curve_test_images,
                   "per-epoch test curves on the first N test images only (0: all); the final evaluation uses all")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--mode-bn-curves", args->options.mode_bn_curves,
+                "also curves with BatchNorm re-estimated per mode at every --eval-every epoch (validation and "
+                "test), so that an epoch is selected on what the final evaluation reports");
   cmd->add_option("--nproc", args->nproc,
                   "data-parallel: start N processes on this machine (threads split among them), gradients "
                   "all-reduced over Gloo")

@@ -27,6 +27,7 @@ struct TrainArgs {
   bool augment = false, no_augment = false;
   bool no_progress = false;
   bool print_epochs = true;  ///< one JSON line per epoch on stdout
+  bool directory_locked = false;  ///< the caller already holds `out`'s DirectoryLock
   TrainOptions options;
   RuntimeOptions runtime;
   int64_t nproc = 1;             ///< > 1: start this many local ranks (a launcher)

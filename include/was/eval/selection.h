@@ -13,7 +13,8 @@ namespace was {
 /// The curves a history may hold, as `test_top1_CURVE` / `val_top1_CURVE`:
 /// aom, dom (fixed DOM seed), sdom (stochastic DOM) with running statistics,
 /// and the same with suffix `_paper` (BatchNorm in training mode, as the
-/// released code evaluates).
+/// released code evaluates), and aom_bn / dom_bn (BatchNorm re-estimated per
+/// mode at each curve epoch, TrainOptions::mode_bn_curves).
 const std::vector<std::string>& evaluation_curves();
 
 struct EpochSelection {

@@ -60,6 +60,15 @@ struct TrainOptions {
   /// studies: the curves, and the epochs selected on them, then carry the
   /// sampling error of N images.
   int64_t curve_test_images = 0;
+  /// The project's protocol: at every eval_every epoch, also the curves with
+  /// BatchNorm re-estimated per mode as the final evaluation does (bn_batches
+  /// batches), on the validation and test images: `*_top1_aom_bn`,
+  /// `*_top1_dom_bn`. The training statistics are restored afterwards, so
+  /// the weights and the training curves do not change. Without it, the
+  /// curves use the statistics gathered while training on shadow weights,
+  /// which misjudge AOM; with it, an epoch can be selected on the figure
+  /// the final evaluation reports.
+  bool mode_bn_curves = false;
   bool progress = true;         ///< a progress bar when stderr is a terminal
   std::string out_dir;          ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
 
@@ -147,6 +156,7 @@ class Trainer {
   bool writes() const;
   bool paper_protocol() const { return options_.protocol == "paper"; }
   /// The per-epoch evaluations of the paper's protocol, added to `metrics`.
+  void evaluate_with_mode_batchnorm(nlohmann::json& metrics, const data::Dataset& test_images);
   void evaluate_as_paper(nlohmann::json& metrics, int64_t epoch);
 
   Network& network_;
