@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "free_port.h"
-#include "was/dist/gradient_reducer.h"
+#include "was/distributed/gradient_reducer.h"
 #include "was/network.h"
 
 namespace {
@@ -39,21 +39,21 @@ std::unique_ptr<was::Network> reducer_test_network() {
 }
 
 TEST(GradientReducerTest, RanksGetTheSumWithBucketsStartedDuringBackward) {
-  if (!was::dist::ProcessGroup::supported()) GTEST_SKIP() << "this LibTorch has no c10d/Gloo";
+  if (!was::distributed::ProcessGroup::supported()) GTEST_SKIP() << "this LibTorch has no c10d/Gloo";
   const int port = was::testing::free_loopback_port();
   RankStep steps[2];
   std::unique_ptr<was::Network> nets[2] = {reducer_test_network(), reducer_test_network()};
   const std::pair<torch::Tensor, torch::Tensor> batches[2] = {reducer_test_batch(0), reducer_test_batch(1)};
   auto rank_main = [&](int rank) {
-    was::dist::Rendezvous r;
+    was::distributed::Rendezvous r;
     r.rank = rank;
     r.world_size = 2;
     r.master_port = port;
     r.timeout_s = 30;
-    was::dist::ProcessGroup group(r);
+    was::distributed::ProcessGroup group(r);
     auto& net = nets[rank];
     // 4 KiB buckets: many of them, most filled while backward still runs.
-    was::dist::GradientReducer reducer(group, net->module().parameters(), 4096);
+    was::distributed::GradientReducer reducer(group, net->module().parameters(), 4096);
     // Twice: the first backward also teaches the reducer its gradient order.
     for (int step = 0; step < 2; ++step) {
       for (auto& p : net->module().parameters()) p.mutable_grad() = torch::Tensor();

@@ -12,8 +12,8 @@
 #include <iostream>
 
 #include "was/data/datasets.h"
-#include "was/dist/gradient_reducer.h"
-#include "was/dist/process_group.h"
+#include "was/distributed/gradient_reducer.h"
+#include "was/distributed/process_group.h"
 #include "was/data/loader.h"
 #include "was/error.h"
 #include "was/eval/evaluate.h"
@@ -212,7 +212,7 @@ double Trainer::learning_rate_at(int64_t step) const {
   return options_.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(std::max<int64_t>(total, 1))));
 }
 
-void Trainer::set_process_group(dist::ProcessGroup* group, int64_t bucket_bytes) {
+void Trainer::set_process_group(distributed::ProcessGroup* group, int64_t bucket_bytes) {
   group_ = group;
   reducer_.reset();
   if (group_ == nullptr || group_->world_size() == 1) return;
@@ -226,7 +226,7 @@ void Trainer::set_process_group(dist::ProcessGroup* group, int64_t bucket_bytes)
   for (const auto& p : network_.module().parameters()) state.push_back(p);
   for (const auto& buf : network_.module().buffers()) state.push_back(buf);
   group_->broadcast(state, 0);
-  reducer_ = std::make_unique<dist::GradientReducer>(*group_, network_.module().parameters(), bucket_bytes);
+  reducer_ = std::make_unique<distributed::GradientReducer>(*group_, network_.module().parameters(), bucket_bytes);
 }
 
 bool Trainer::writes() const { return group_ == nullptr || group_->rank() == 0; }

@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "common.h"
-#include "modes.h"
+#include "was/run/run_data.h"
 #include "was/error.h"
 #include "was/models/classifier.h"
 #include "was/rng.h"

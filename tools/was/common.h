@@ -6,8 +6,7 @@
 
 #include <string>
 
-#include "was/data/datasets.h"
-#include "was/io/checkpoint.h"
+#include "was/run/run_data.h"
 
 namespace was::cli {
 
@@ -20,13 +19,6 @@ struct RuntimeOptions {
   /// Sets the thread count and returns the device (throws was::Error).
   torch::Device apply() const;
 };
-
-/// The data options a stored run was trained with: its image size for an
-/// image folder, coarse labels for a 20-class CIFAR-100 run.
-data::DatasetOptions dataset_options_of(const RunState& state);
-
-/// Accepts a checkpoint file or a run directory holding last.pt.
-std::string resolve_checkpoint(const std::string& path);
 
 /// The process's own command line, kept by main() for `--nproc`, which
 /// starts copies of it.

@@ -1,55 +1,13 @@
-// What `was eval` and `was experiment` measure on a checkpoint: top-1, MACs
-// and sparsity of AOM and DOM, DOM profiles over several seeds, a DOM
-// ensemble, and top-1 drops under test-time augmentations.
+// The terminal tables and CSV of `was eval` and `was experiment`; what they
+// print is measured by the library (was/run/evaluation.h).
 #pragma once
-
-#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
-#include "was/data/test_augment.h"
-#include "was/io/checkpoint.h"
+#include "was/run/evaluation.h"
 
 namespace was::cli {
-
-struct EvalSpec {
-  std::string mode = "both";             ///< aom, dom or both
-  std::vector<int64_t> dom_seeds;        ///< empty: the run's stored seed; several: a DOM profile
-  std::vector<std::string> dom_profiles; ///< named profiles stored by `was dom-search` (replace dom_seeds)
-  int64_t ensemble = 0;                  ///< > 0: a DOM ensemble of the draws dom_seeds[0], +1, ..., +n-1
-  std::vector<data::TestAugmentation> augmentations;  ///< robustness sweep, on AOM and the first DOM seed
-  uint64_t augment_seed = 0;             ///< seeds the test-time augmentation draws
-  int64_t batch_size = 256;
-  int64_t bn_batches = 50;               ///< to estimate BN statistics of a DOM seed that has none
-  int64_t test_subset = 0;               ///< first N test images (0: all)
-  int64_t stochastic_dom = 0;            ///< > 0: the paper's DOM, a fresh draw per test batch, this many passes
-  /// Also evaluate every mode as the released code does (BatchNorm in training
-  /// mode on shuffled batches of 128); always on for a --protocol paper run.
-  bool paper_eval = false;
-
-  /// Throws was::Error for out-of-range values.
-  void validate() const;
-  nlohmann::json to_json() const;
-  static EvalSpec from_json(const nlohmann::json& j);  ///< throws was::Error naming an unknown key
-};
-
-/// "AOM", "DOM:SEED" or "DOM:SEED/POLICY", as the tables name a mode.
-std::string mode_label(const Mode& mode);
-
-/// Evaluates one checkpoint; `label` names it in the output. The result:
-/// {run, checkpoint, model, policy, dataset, test_images, spec,
-///  modes: [{mode, key, top1, top1_training_bn, loss, macs, flops, aom_macs,
-///           sparsity_transformed, sparsity_conv, batchnorm,
-///           robustness: [{augmentation, kind, strength, top1, drop_relative, drop_absolute}]}],
-///  dom_profile?: {seeds, top1_mean, top1_std, top1_min, top1_max, macs_mean, sparsity_mean},
-///  ensemble?: {seeds, top1, loss, macs, macs_vs_aom},
-///  stochastic_dom?: {running: {top1[], mean, sd, min, max}, paper: {...}},
-///  selection?: the run's epoch selections (was/eval/selection.h)}
-/// A mode row has top1_paper when the released code's evaluation is asked for.
-nlohmann::json evaluate_run(Checkpoint& checkpoint, const EvalSpec& spec, const std::string& data_dir,
-                            torch::Device device, const std::string& label);
 
 /// The terminal tables of a list of evaluate_run() results.
 void print_evaluations(const nlohmann::json& runs);

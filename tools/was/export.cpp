@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "common.h"
-#include "modes.h"
+#include "was/run/run_data.h"
 #include "was/error.h"
 #include "was/io/export.h"
 

@@ -178,14 +178,14 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
   data::Split normalised = split;
   normalised.normalization = state.normalization;
 
+  Trainer trainer(*network, normalised, a.options, state, device);  // validates the options: nothing written yet
+  if (checkpoint) trainer.restore_optimizer(*checkpoint);
   // One writer per run: a second `was train` on the same directory is refused.
   std::optional<DirectoryLock> lock;
   if (lead && !a.directory_locked) lock = DirectoryLock::acquire(a.out);
-  Trainer trainer(*network, normalised, a.options, state, device);
-  if (checkpoint) trainer.restore_optimizer(*checkpoint);
-  std::unique_ptr<dist::ProcessGroup> group;
+  std::unique_ptr<distributed::ProcessGroup> group;
   if (a.rendezvous.distributed()) {
-    group = std::make_unique<dist::ProcessGroup>(a.rendezvous);
+    group = std::make_unique<distributed::ProcessGroup>(a.rendezvous);
     trainer.set_process_group(group.get(), static_cast<int64_t>(a.bucket_mb * double(1 << 20)));
   }
   const bool augment = a.options.augment.value_or(data::augments_by_default(a.dataset));
@@ -201,7 +201,7 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
   if (group) {
     // Every rank must hold the same weights; the digests let anyone check.
     std::fprintf(stderr, "rank %lld/%lld: weights digest %016llx\n", (long long)a.rendezvous.rank,
-                 (long long)a.rendezvous.world_size, (unsigned long long)dist::weights_digest(network->module()));
+                 (long long)a.rendezvous.world_size, (unsigned long long)distributed::weights_digest(network->module()));
   }
   if (final_state.finished && lead) print_results(final_state, a.out);
   return final_state;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "common.h"
-#include "was/dist/process_group.h"
+#include "was/distributed/process_group.h"
 #include "was/io/checkpoint.h"
 #include "was/train/trainer.h"
 
@@ -31,8 +31,8 @@ struct TrainArgs {
   TrainOptions options;
   RuntimeOptions runtime;
   int64_t nproc = 1;             ///< > 1: start this many local ranks (a launcher)
-  dist::Rendezvous rendezvous;   ///< this process's rank, when data-parallel
-  double bucket_mb = double(dist::kDefaultBucketBytes) / double(1 << 20);  ///< gradient bucket size
+  distributed::Rendezvous rendezvous;   ///< this process's rank, when data-parallel
+  double bucket_mb = double(distributed::kDefaultBucketBytes) / double(1 << 20);  ///< gradient bucket size
 };
 
 /// Trains a fresh run, or continues `a.resume`; `explicit_flags` are the

@@ -11,7 +11,7 @@
 
 #include "was/data/dataset.h"
 #include "was/data/loader.h"
-#include "was/dist/gradient_reducer.h"
+#include "was/distributed/gradient_reducer.h"
 #include "was/io/checkpoint.h"
 #include "was/network.h"
 
@@ -123,7 +123,7 @@ class Trainer {
   /// every epoch end, so every rank evaluates identically. Rank 0 alone writes.
   /// Gradients travel in buckets of `bucket_bytes` that start while backward
   /// runs (0: one bucket after backward).
-  void set_process_group(dist::ProcessGroup* group, int64_t bucket_bytes = dist::kDefaultBucketBytes);
+  void set_process_group(distributed::ProcessGroup* group, int64_t bucket_bytes = distributed::kDefaultBucketBytes);
 
   /// Continues from a checkpoint: its optimiser state replaces the fresh one.
   void restore_optimizer(Checkpoint& checkpoint) { checkpoint.restore_optimizer(*optimizer_); }
@@ -165,8 +165,8 @@ class Trainer {
   RunState state_;
   torch::Device device_;
   std::unique_ptr<torch::optim::SGD> optimizer_;
-  dist::ProcessGroup* group_ = nullptr;
-  std::unique_ptr<dist::GradientReducer> reducer_;
+  distributed::ProcessGroup* group_ = nullptr;
+  std::unique_ptr<distributed::GradientReducer> reducer_;
   double allreduce_seconds_ = 0.0;  ///< in the current epoch: waiting for gradient all-reduces after backward
 };
 

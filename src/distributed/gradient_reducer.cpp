@@ -1,9 +1,9 @@
-#include "was/dist/gradient_reducer.h"
+#include "was/distributed/gradient_reducer.h"
 
 #include <algorithm>
 #include <chrono>
 
-namespace was::dist {
+namespace was::distributed {
 
 GradientReducer::GradientReducer(ProcessGroup& group, std::vector<torch::Tensor> parameters, int64_t bucket_bytes)
     : group_(group), bucket_bytes_(bucket_bytes) {
@@ -119,4 +119,4 @@ double GradientReducer::finish() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-}  // namespace was::dist
+}  // namespace was::distributed

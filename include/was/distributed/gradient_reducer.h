@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "was/dist/process_group.h"
+#include "was/distributed/process_group.h"
 
-namespace was::dist {
+namespace was::distributed {
 
 /// DDP's default bucket_cap_mb is 25; smaller buckets start earlier, which
 /// matters more on a CPU whose backward is slow.
@@ -75,4 +75,4 @@ class GradientReducer {
   bool rebuilt_ = false;
 };
 
-}  // namespace was::dist
+}  // namespace was::distributed

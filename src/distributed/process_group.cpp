@@ -1,4 +1,4 @@
-#include "was/dist/process_group.h"
+#include "was/distributed/process_group.h"
 
 // c10d with Gloo is in Debian's LibTorch (with libgloo-dev for its headers);
 // a LibTorch without it still builds, and says so when asked to distribute.
@@ -15,7 +15,7 @@
 
 #include "was/error.h"
 
-namespace was::dist {
+namespace was::distributed {
 namespace {
 
 int64_t env_integer(const char* name, int64_t fallback) {
@@ -204,4 +204,4 @@ uint64_t weights_digest(torch::nn::Module& module) {
   return h;
 }
 
-}  // namespace was::dist
+}  // namespace was::distributed

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace was::dist {
+namespace was::distributed {
 
 /// Where the processes of a run meet: as PyTorch's launchers name them
 /// (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
@@ -85,4 +85,4 @@ class ProcessGroup {
 /// order), for checking that ranks hold bit-identical weights.
 uint64_t weights_digest(torch::nn::Module& module);
 
-}  // namespace was::dist
+}  // namespace was::distributed

@@ -1,0 +1,86 @@
+// The run layer's evaluation, called as a library: a stored run evaluated
+// again gives the figures training reported, plus DOM profiles, ensembles
+// and robustness sweeps, without the CLI.
+#include <gtest/gtest.h>
+
+#include "temp_dir.h"
+
+#include "was/data/datasets.h"
+#include "was/error.h"
+#include "was/io/checkpoint.h"
+#include "was/run/evaluation.h"
+#include "was/run/run_data.h"
+#include "was/train/trainer.h"
+
+namespace {
+
+using was::testing::TempDir;
+
+/// One epoch of small_cnn on the synthetic data set, stored under `dir`.
+void train_tiny_run(const std::string& dir, const std::string& policy) {
+  const auto split = was::data::load_dataset("synthetic", "", was::data::DatasetOptions{});
+  was::RunState state;
+  state.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
+  state.policy = policy;
+  state.seed = 3;
+  state.dataset = "synthetic";
+  state.normalization = split.normalization;
+  was::TrainOptions options;
+  options.epochs = 1;
+  options.batch_size = 64;
+  options.bn_batches = 2;
+  options.eval_every = 0;
+  options.progress = false;
+  options.out_dir = dir;
+  torch::manual_seed(state.seed);
+  was::Network net(state.model, was::Policy::parse(policy), state.seed);
+  was::Trainer(net, split, options, state).run();
+}
+
+TEST(RunEvaluationTest, StoredRunGivesTrainingsFiguresProfilesEnsemblesAndSweeps) {
+  TempDir dir;
+  train_tiny_run(dir.path().string(), "CT");
+  auto ckpt = was::load_checkpoint(was::resolve_checkpoint(dir.path().string()));
+  const double trained_aom = ckpt.state.results["aom"]["top1"].get<double>();
+  const double trained_dom = ckpt.state.results["dom"]["top1"].get<double>();
+
+  was::EvalSpec spec;
+  spec.dom_seeds = {0, 1};
+  spec.ensemble = 2;
+  spec.bn_batches = 2;
+  spec.augmentations = {was::data::TestAugmentation::parse("rotate=0:30")};
+  const auto out = was::evaluate_run(ckpt, spec, "", torch::kCPU, "tiny");
+  ASSERT_EQ(out["modes"].size(), 3u);
+  EXPECT_EQ(out["modes"][0]["mode"], "AOM");
+  EXPECT_EQ(out["modes"][1]["mode"], "DOM:0");
+  EXPECT_NEAR(out["modes"][0]["top1"].get<double>(), trained_aom, 1e-9);  // the stored run, measured again
+  EXPECT_NEAR(out["modes"][1]["top1"].get<double>(), trained_dom, 1e-9);
+  EXPECT_EQ(out["modes"][2]["batchnorm"], "per-mode (estimated now)");  // seed 1 was never used in training
+  EXPECT_LT(out["modes"][1]["macs"].get<int64_t>(), out["modes"][0]["macs"].get<int64_t>());
+  EXPECT_EQ(out["modes"][0]["robustness"].size(), 1u);
+  EXPECT_EQ(out["modes"][1]["robustness"].size(), 1u);
+  EXPECT_EQ(out["modes"][2]["robustness"].size(), 0u);  // the sweep covers AOM and the first DOM seed
+  EXPECT_LE(out["dom_profile"]["top1_min"].get<double>(), out["dom_profile"]["top1_max"].get<double>());
+  EXPECT_EQ(out["ensemble"]["seeds"], nlohmann::json({0, 1}));
+  EXPECT_EQ(was::mode_label(was::Mode::dom(4)), "DOM:4");
+
+  was::EvalSpec bad;
+  bad.bn_batches = -1;
+  EXPECT_THROW(was::evaluate_run(ckpt, bad, "", torch::kCPU, "tiny"), was::Error);
+  EXPECT_THROW(was::EvalSpec::from_json({{"dom_seed", 1}}), was::Error);  // a misspelt key is named
+}
+
+TEST(RunEvaluationTest, ABaselineHasNoDomAndARunDirectoryMustHoldACheckpoint) {
+  TempDir dir;
+  train_tiny_run(dir.path().string(), "none");
+  auto ckpt = was::load_checkpoint(was::resolve_checkpoint(dir.path().string()));
+  was::EvalSpec spec;
+  spec.mode = "dom";
+  EXPECT_THROW(was::evaluate_run(ckpt, spec, "", torch::kCPU, "base"), was::Error);
+  spec.mode = "both";
+  EXPECT_EQ(was::evaluate_run(ckpt, spec, "", torch::kCPU, "base")["modes"].size(), 1u);
+  TempDir empty;
+  EXPECT_THROW(was::resolve_checkpoint(empty.path().string()), was::Error);
+}
+
+}  // namespace
