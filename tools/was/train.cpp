@@ -14,24 +14,13 @@
 #include <thread>
 
 #include "train.h"
-#include "was/data/loader.h"
 #include "was/error.h"
-#include "was/io/directory_lock.h"
 #include "was/models/classifier.h"
-#include "was/network.h"
-#include "was/train/trainer.h"
+#include "was/run/training.h"
 
 namespace was::cli {
 namespace fs = std::filesystem;
 namespace {
-
-
-std::string default_out(const TrainArgs& a) {
-  std::string tag = a.policy;
-  for (char& c : tag)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.') c = '_';
-  return "runs/" + a.model + "-" + tag + "-s" + std::to_string(a.seed);
-}
 
 void print_results(const RunState& state, const std::string& out_dir) {
   const auto& r = state.results;
@@ -71,140 +60,36 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
   const auto given = [&](const char* flag) {
     return std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end();
   };
-  a.rendezvous.read_environment(given("--rank"), given("--world-size"), given("--master-addr"), given("--master-port"));
-  a.rendezvous.validate();
-  const bool lead = a.rendezvous.rank == 0;  // rank 0 (or a single process) talks and writes
-  const torch::Device device = a.runtime.apply();
-  a.options.progress = !a.no_progress;
-
-  std::unique_ptr<Network> network;
-  std::optional<Checkpoint> checkpoint;
-  RunState state;
-
-  if (!a.resume.empty()) {
-    // Everything that defines the run comes from the checkpoint.
-    for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
-                             "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset",
-                             "--val-fraction", "--val-seed", "--draws", "--combine",
-                             "--channels-last", "--bf16", "--protocol", "--stochastic-dom",
-                             "--curve-test-images", "--mode-bn-curves"})
-      if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
-        throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
-                    "drop " + std::string(flag) + ", or start a new run with another --out");
-    const std::string path = resolve_checkpoint(a.resume);
-    checkpoint = load_checkpoint(path, device);
-    state = checkpoint->state;
-    if (a.out.empty()) a.out = fs::path(path).parent_path().string();
-    const int64_t epochs = a.options.epochs;
-    const bool epochs_given =
-        std::find(explicit_flags.begin(), explicit_flags.end(), "--epochs") != explicit_flags.end();
-    a.options = TrainOptions::from_json(state.train_options);
-    if (epochs_given) {
-      if (epochs < state.epoch)
-        throw Error("--epochs " + std::to_string(epochs) + " is below the " + std::to_string(state.epoch) +
-                    " epochs the checkpoint has done");
-      if (epochs > state.epoch) state.finished = false;
-      a.options.epochs = epochs;
-    }
-    a.options.progress = !a.no_progress;
-    a.options.out_dir = a.out;
-    a.dataset = state.dataset;
-    if (state.finished) {
-      std::cerr << "run in " << a.out << " is already finished (" << state.epoch
-                << " epochs); pass a larger --epochs to continue it\n";
-      return state;
-    }
-  } else {
-    // Validate everything before anything is written.
-    const bool val_given =
-        std::find(explicit_flags.begin(), explicit_flags.end(), "--val-fraction") != explicit_flags.end();
-    if (val_given && !(a.options.val_fraction > 0.0 && a.options.val_fraction < 1.0))
-      throw Error("--val-fraction must lie in (0, 1), got " + std::to_string(a.options.val_fraction),
-                  "e.g. --val-fraction 0.1 holds out a tenth of the training images");
-    if (a.options.draws < 1) throw Error("--draws must be at least 1, got " + std::to_string(a.options.draws));
-    Policy policy = Policy::parse(a.policy);
-    if (!a.granularity.empty()) policy = Policy::parse(a.policy + ",granularity=" + a.granularity);
-    if (a.dom_seed < 0) throw Error("--dom-seed must be a non-negative integer");
-    if (a.out.empty()) a.out = default_out(a);
-    if (fs::exists(fs::path(a.out) / "last.pt"))
-      throw Error("'" + a.out + "' already holds a run (last.pt)",
-                  "continue it with --resume " + a.out + ", or choose another --out");
-    if (fs::exists(a.out) && !fs::is_directory(a.out))
-      throw Error("--out '" + a.out + "' exists and is not a directory");
-    state.policy = policy.to_string();
-    state.seed = a.seed;
-    state.dom_seed = a.dom_seed;
-    state.dataset = a.dataset;
-    a.options.out_dir = a.out;
-    if (a.augment || a.no_augment) a.options.augment = a.augment;
-    // What a protocol fixes, against what the user set (flags as option keys).
-    std::vector<std::string> given_keys;
-    for (const auto& flag : explicit_flags) {
-      std::string key = flag.rfind("--", 0) == 0 ? flag.substr(2) : flag;
-      std::replace(key.begin(), key.end(), '-', '_');
-      given_keys.push_back(key == "no_augment" ? "augment" : key);
-    }
-    apply_protocol(a.options, given_keys);
-  }
-
-  data::DatasetOptions data_options;
-  if (checkpoint) {
-    data_options = dataset_options_of(state);
-  } else {
-    data_options.image_size = a.image_size;
-    if (a.coarse_labels) data_options.cifar100_labels = data::CifarLabels::kCoarse;
-  }
-  auto split = data::load_dataset(a.dataset, a.data_dir, data_options);
-  select_training_data(split, a.options);  // the subset, then the validation hold-out
-  if (a.options.test_subset < 0) throw Error("--test-subset must not be negative");
-  if (a.options.test_subset > 0) split.test = split.test.head(a.options.test_subset);
-  if (checkpoint) {
-    network = std::move(checkpoint->network);
-    if (split.train.channels() != state.model.in_channels || split.train.num_classes != state.model.num_classes)
-      throw Error("the checkpoint's model does not fit dataset '" + a.dataset + "'");
-  } else {
-    state.model = models::ModelConfig{a.model, split.train.num_classes, split.train.channels(), split.train.height()};
-    // Held-out images stay out of everything the run learns from, statistics included.
-    state.normalization = split.validation.size() > 0 ? data::compute_normalization(split.train) : split.normalization;
-    if (auto fixed = protocol_normalization(a.options.protocol, split.train.channels())) state.normalization = *fixed;
-    state.class_names = split.train.class_names;
-    torch::manual_seed(a.seed);  // weight initialisation
-    network = std::make_unique<Network>(state.model, Policy::parse(state.policy), state.seed);
-  }
-  if (split.train.height() != split.train.width())
-    throw Error("dataset '" + a.dataset + "' has non-square images; the models expect square inputs");
-
-  // Normalisation is fixed by the run, so a resumed run sees the same inputs.
-  data::Split normalised = split;
-  normalised.normalization = state.normalization;
-
-  Trainer trainer(*network, normalised, a.options, state, device);  // validates the options: nothing written yet
-  if (checkpoint) trainer.restore_optimizer(*checkpoint);
-  // One writer per run: a second `was train` on the same directory is refused.
-  std::optional<DirectoryLock> lock;
-  if (lead && !a.directory_locked) lock = DirectoryLock::acquire(a.out);
-  std::unique_ptr<distributed::ProcessGroup> group;
-  if (a.rendezvous.distributed()) {
-    group = std::make_unique<distributed::ProcessGroup>(a.rendezvous);
-    trainer.set_process_group(group.get(), static_cast<int64_t>(a.bucket_mb * double(1 << 20)));
-  }
-  const bool augment = a.options.augment.value_or(data::augments_by_default(a.dataset));
-  if (lead)
-    std::cerr << "training " << state.model.name << " on " << a.dataset << " (" << split.train.size()
-            << " images, augmentation " << (augment ? data::Augmentation::standard().to_string() : "none")
-            << "), policy " << state.policy << ", " << torch::get_num_threads() << " threads, out "
-            << a.out
-            << (group ? ", rank 0 of " + std::to_string(a.rendezvous.world_size) + " (data-parallel)" : "") << "\n";
-  const auto final_state = trainer.run([&a](const nlohmann::json& metrics) {
-    if (a.print_epochs) std::cout << metrics.dump() << std::endl;
-  });
-  if (group) {
-    // Every rank must hold the same weights; the digests let anyone check.
-    std::fprintf(stderr, "rank %lld/%lld: weights digest %016llx\n", (long long)a.rendezvous.rank,
-                 (long long)a.rendezvous.world_size, (unsigned long long)distributed::weights_digest(network->module()));
-  }
-  if (final_state.finished && lead) print_results(final_state, a.out);
-  return final_state;
+  TrainRequest r;
+  r.rendezvous = a.rendezvous;
+  r.rendezvous.read_environment(given("--rank"), given("--world-size"), given("--master-addr"), given("--master-port"));
+  r.device = a.runtime.apply();
+  r.model = a.model;
+  r.dataset = a.dataset;
+  r.data_dir = a.data_dir;
+  r.policy = a.policy;
+  r.granularity = a.granularity;
+  r.seed = a.seed;
+  r.dom_seed = a.dom_seed;
+  r.image_size = a.image_size;
+  r.coarse_labels = a.coarse_labels;
+  r.options = a.options;
+  r.options.progress = !a.no_progress;
+  if (a.augment || a.no_augment) r.options.augment = a.augment;
+  r.out = a.out;
+  r.resume = a.resume;
+  r.given = explicit_flags;
+  r.directory_locked = a.directory_locked;
+  r.bucket_bytes = static_cast<int64_t>(a.bucket_mb * double(1 << 20));
+  const bool print_epochs = a.print_epochs;
+  r.on_epoch = [print_epochs](const nlohmann::json& metrics) {
+    if (print_epochs) std::cout << metrics.dump() << std::endl;
+  };
+  r.on_message = [](const std::string& line) { std::cerr << line << "\n"; };
+  const RunState state = train_run(r);
+  a.out = r.out;
+  if (state.finished && r.lead() && !r.was_finished) print_results(state, r.out);
+  return state;
 }
 
 namespace {
