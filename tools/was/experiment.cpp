@@ -1,268 +1,19 @@
+// `was experiment CONFIG`: the options, and the grid's lines and tables on
+// the terminal; the grid itself runs in the library (was/run/experiment.h).
 #include "experiment.h"
 
-#include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <set>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "common.h"
+#include "evaluation.h"
 #include "train.h"
-#include "was/data/datasets.h"
 #include "was/error.h"
-#include "was/io/atomic_file.h"
-#include "was/io/directory_lock.h"
-#include "was/models/classifier.h"
-#include "was/transforms.h"
+#include "was/run/experiment.h"
 
 namespace was::cli {
-namespace fs = std::filesystem;
-namespace {
-
-using Json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-const std::set<std::string> kTopKeys = {"name", "description", "models", "policies", "datasets",
-                                        "seeds", "data_dirs",  "train",  "eval",     "budgets"};
-const std::set<std::string> kTrainKeys = {"epochs",     "batch_size",       "lr",         "momentum",
-                                          "weight_decay", "cosine",         "bn_batches", "checkpoint_every",
-                                          "eval_every", "train_subset",     "test_subset", "augment",
-                                          "dom_seed",   "granularity",      "val_fraction", "val_seed",
-                                          "draws",      "combine",          "channels_last", "bf16",
-                                          "protocol",   "stochastic_dom",   "curve_test_images", "mode_bn_curves"};
-/// The training settings that change the weights: a cell trained with other
-/// values is a different experiment.
-const std::vector<std::string> kDefiningKeys = {"epochs",     "batch_size",   "lr",       "momentum", "weight_decay",
-                                                "cosine",     "bn_batches",   "train_subset", "augment",
-                                                "val_fraction", "val_seed",   "draws",        "combine",
-                                                "bf16",         "protocol"};
-
-void check_keys(const Json& j, const std::set<std::string>& allowed, const std::string& where) {
-  if (!j.is_object()) throw Error(where + " must be a JSON object");
-  for (const auto& [key, value] : j.items()) {
-    if (allowed.count(key)) continue;
-    std::string list;
-    for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + k;
-    throw Error("unknown key '" + key + "' in " + where, "the keys are: " + list);
-  }
-}
-
-/// Budget overrides merged into the base settings, key by key.
-void merge_into(Json& base, const Json& overrides) {
-  for (const auto& [key, value] : overrides.items()) base[key] = value;
-}
-
-std::string label_of(const std::string& policy) {
-  if (policy == "none" || policy.empty()) return "baseline";
-  std::string out;
-  for (char c : policy) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') out += c;
-    else if (c == ':') out += '-';
-    else if (c == ',' || c == '@') out += '_';
-  }
-  return out;
-}
-
-std::string duration(double seconds) {
-  const auto s = static_cast<int64_t>(std::llround(seconds));
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-  else std::snprintf(buf, sizeof buf, "%llds", (long long)s);
-  return buf;
-}
-
-Json read_json_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read " + what + " '" + path + "'", "check the path");
-  try {
-    return Json::parse(in);
-  } catch (const Json::parse_error& e) {
-    throw Error(what + " '" + path + "' is not valid JSON: " + e.what());
-  }
-}
-
-}  // namespace
-
-std::string Cell::name() const {
-  return dataset + "-" + model + "-" + policy.label + "-s" + std::to_string(seed);
-}
-
-std::vector<Cell> cells_of(const Experiment& e) {
-  std::vector<uint64_t> seeds = e.seeds;  // the grid's, then the policies' own, in first-seen order
-  for (const auto& policy : e.policies)
-    for (uint64_t s : policy.seeds)
-      if (std::find(seeds.begin(), seeds.end(), s) == seeds.end()) seeds.push_back(s);
-  std::vector<Cell> cells;
-  for (uint64_t seed : seeds)
-    for (const auto& dataset : e.datasets)
-      for (const auto& model : e.models)
-        for (const auto& policy : e.policies) {
-          const auto& own = policy.seeds.empty() ? e.seeds : policy.seeds;
-          if (std::find(own.begin(), own.end(), seed) != own.end()) cells.push_back({dataset, model, policy, seed});
-        }
-  return cells;
-}
-
-Experiment Experiment::load(const std::string& path, const std::string& budget) {
-  Json j = read_json_file(path, "experiment file");
-  check_keys(j, kTopKeys, "experiment file '" + path + "'");
-  Experiment e;
-  e.name = j.value("name", fs::path(path).stem().string());
-  e.description = j.value("description", "");
-  e.budget = budget;
-  try {
-    // The budget first: it may change any training or evaluation setting.
-    Json train = j.value("train", Json::object()), eval = j.value("eval", Json::object());
-    if (!budget.empty()) {
-      char* end = nullptr;
-      const double factor = std::strtod(budget.c_str(), &end);
-      if (end && *end == '\0' && end != budget.c_str()) {
-        if (!(factor > 0.0 && factor <= 1.0)) throw Error("--budget " + budget + ": a factor must lie in (0, 1]");
-        const int64_t epochs = train.value("epochs", TrainOptions{}.epochs);
-        train["epochs"] = std::max<int64_t>(1, std::llround(double(epochs) * factor));
-      } else {
-        const Json budgets = j.value("budgets", Json::object());
-        if (!budgets.contains(budget)) {
-          std::string names;
-          for (const auto& [k, v] : budgets.items()) names += (names.empty() ? "" : ", ") + k;
-          throw Error("experiment '" + path + "' has no budget '" + budget + "'",
-                      names.empty() ? "give a factor such as --budget 0.1" : "its budgets: " + names + ", or a factor");
-        }
-        const Json& b = budgets[budget];
-        check_keys(b, {"train", "eval"}, "budget '" + budget + "'");
-        if (b.contains("train")) merge_into(train, b["train"]);
-        if (b.contains("eval")) merge_into(eval, b["eval"]);
-      }
-    }
-    check_keys(train, kTrainKeys, "\"train\"");
-    e.dom_seed = train.value("dom_seed", int64_t{0});
-    e.granularity = train.value("granularity", "");
-    train.erase("dom_seed");
-    train.erase("granularity");
-    e.train = train;
-    e.train_options();  // validates the values now, before any cell runs
-    if (e.dom_seed < 0) throw Error("\"train\": dom_seed must be a non-negative integer");
-
-    if (eval.contains("robustness_models")) {
-      e.robustness_models = eval["robustness_models"].get<std::vector<std::string>>();
-      eval.erase("robustness_models");
-    }
-    if (eval.contains("robustness_seeds")) {
-      e.robustness_seeds = eval["robustness_seeds"].get<std::vector<uint64_t>>();
-      eval.erase("robustness_seeds");
-    }
-    e.eval = EvalSpec::from_json(eval);
-
-    const auto models = models::model_names();
-    for (const auto& m : j.value("models", Json::array())) {
-      const auto name = m.get<std::string>();
-      if (std::find(models.begin(), models.end(), name) == models.end()) {
-        std::string list;
-        for (const auto& n : models) list += (list.empty() ? "" : ", ") + n;
-        throw Error("unknown model '" + name + "' in experiment '" + path + "'", "the models are: " + list);
-      }
-      e.models.push_back(name);
-    }
-    for (const auto& m : e.robustness_models)
-      if (std::find(e.models.begin(), e.models.end(), m) == e.models.end())
-        throw Error("\"eval\": robustness_models names '" + m + "', which the grid does not train");
-
-    const auto dataset_names = data::dataset_names();
-    const Json dirs = j.value("data_dirs", Json::object());
-    for (const auto& [name, dir] : dirs.items()) e.data_dirs[name] = dir.get<std::string>();
-    for (const auto& d : j.value("datasets", Json::array())) {
-      const std::string name = d.is_string() ? d.get<std::string>() : d.at("name").get<std::string>();
-      if (d.is_object()) {
-        check_keys(d, {"name", "data_dir"}, "dataset '" + name + "'");
-        if (d.contains("data_dir")) e.data_dirs[name] = d["data_dir"].get<std::string>();
-      }
-      if (std::find(dataset_names.begin(), dataset_names.end(), name) == dataset_names.end()) {
-        std::string list;
-        for (const auto& n : dataset_names) list += (list.empty() ? "" : ", ") + n;
-        throw Error("unknown dataset '" + name + "' in experiment '" + path + "'", "the datasets are: " + list);
-      }
-      e.datasets.push_back(name);
-    }
-
-    std::set<std::string> labels;
-    for (const auto& p : j.value("policies", Json::array())) {
-      PolicyEntry entry;
-      if (p.is_string()) {
-        entry.policy = p.get<std::string>();
-      } else {
-        check_keys(p, {"label", "policy", "seeds"}, "a policy entry");
-        entry.policy = p.at("policy").get<std::string>();
-        entry.label = p.value("label", "");
-        if (p.contains("seeds")) {
-          entry.seeds = p["seeds"].get<std::vector<uint64_t>>();
-          if (entry.seeds.empty()) throw Error("policy '" + entry.policy + "': \"seeds\" must not be empty",
-                                               "drop it to use the grid's seeds");
-        }
-      }
-      const std::string with_granularity =
-          e.granularity.empty() || entry.policy == "none" ? entry.policy : entry.policy + ",granularity=" + e.granularity;
-      Policy::parse(with_granularity);  // throws was::Error naming the problem
-      if (entry.label.empty()) entry.label = label_of(entry.policy);
-      if (!labels.insert(entry.label).second)
-        throw Error("two policies share the label '" + entry.label + "'", "give each a distinct \"label\"");
-      e.policies.push_back(entry);
-    }
-    for (const auto& s : j.value("seeds", Json::array())) e.seeds.push_back(s.get<uint64_t>());
-  } catch (const Json::exception& ex) {
-    throw Error("experiment '" + path + "': a value has the wrong type (" + std::string(ex.what()) + ")");
-  }
-  for (const auto& [axis, size] : {std::pair<const char*, size_t>{"models", e.models.size()},
-                                   {"policies", e.policies.size()},
-                                   {"datasets", e.datasets.size()},
-                                   {"seeds", e.seeds.size()}})
-    if (size == 0)
-      throw Error("the grid of '" + path + "' is empty: \"" + axis + "\" lists nothing",
-                  "list at least one entry in \"" + std::string(axis) + "\"");
-  return e;
-}
-
-std::vector<std::string> Experiment::given_train_keys() const {
-  std::vector<std::string> keys;
-  for (const auto& [key, value] : train.items()) keys.push_back(key);
-  return keys;
-}
-
-TrainOptions Experiment::train_options() const {
-  TrainOptions o = TrainOptions::from_json(train);
-  apply_protocol(o, given_train_keys());  // what "protocol" fixes, against the keys the file sets
-  if (o.epochs < 1) throw Error("\"train\": epochs must be at least 1");
-  if (o.batch_size < 1) throw Error("\"train\": batch_size must be at least 1");
-  if (!(o.lr > 0.0)) throw Error("\"train\": lr must be positive");
-  if (o.momentum < 0 || o.weight_decay < 0) throw Error("\"train\": momentum and weight_decay must not be negative");
-  if (o.bn_batches < 0 || o.checkpoint_every < 0 || o.eval_every < 0 || o.train_subset < 0 || o.test_subset < 0)
-    throw Error("\"train\": counts must not be negative");
-  if (o.val_fraction != 0.0 && !(o.val_fraction > 0.0 && o.val_fraction < 1.0))
-    throw Error("\"train\": val_fraction must lie in (0, 1)");
-  if (o.draws < 1) throw Error("\"train\": draws must be at least 1");
-  if (o.combine != "mean" && o.combine != "min") throw Error("\"train\": combine must be mean or min");
-  return o;
-}
-
-Json Experiment::to_json() const {
-  Json policy_list = Json::array();
-  for (const auto& p : policies) {
-    Json entry = {{"label", p.label}, {"policy", p.policy}};
-    if (!p.seeds.empty()) entry["seeds"] = p.seeds;
-    policy_list.push_back(entry);
-  }
-  Json train_all = train;
-  train_all["dom_seed"] = dom_seed;
-  if (!granularity.empty()) train_all["granularity"] = granularity;
-  Json eval_all = eval.to_json();
-  if (!robustness_models.empty()) eval_all["robustness_models"] = robustness_models;
-  if (!robustness_seeds.empty()) eval_all["robustness_seeds"] = robustness_seeds;
-  return {{"name", name},         {"description", description}, {"budget", budget},    {"models", models},
-          {"policies", policy_list}, {"datasets", datasets},       {"seeds", seeds},      {"data_dirs", data_dirs},
-          {"train", train_all},   {"eval", eval_all}};
-}
-
 namespace {
 
 struct ExperimentArgs {
@@ -272,192 +23,30 @@ struct ExperimentArgs {
   RuntimeOptions runtime;
 };
 
-/// Refuses a cell directory whose checkpoint was trained with other settings.
-void check_cell_matches(const RunState& state, const Cell& cell, const Experiment& e, const std::string& dir) {
-  const std::string policy =
-      e.granularity.empty() || cell.policy.policy == "none" ? cell.policy.policy
-                                                            : cell.policy.policy + ",granularity=" + e.granularity;
-  std::string mismatch;
-  if (state.model.name != cell.model) mismatch = "model " + state.model.name;
-  else if (state.dataset != cell.dataset) mismatch = "dataset " + state.dataset;
-  else if (state.policy != Policy::parse(policy).to_string()) mismatch = "policy " + state.policy;
-  else if (state.seed != cell.seed) mismatch = "seed " + std::to_string(state.seed);
-  else if (state.dom_seed != e.dom_seed) mismatch = "dom_seed " + std::to_string(state.dom_seed);
-  else {
-    const Json want = e.train_options().to_json();
-    for (const auto& key : kDefiningKeys) {
-      const Json have = state.train_options.value(key, Json());
-      Json expected = want.value(key, Json());
-      if (key == "augment" && expected.is_null()) expected = data::augments_by_default(cell.dataset);
-      if (have != expected) {
-        mismatch = key + " " + (have.is_null() ? std::string("unset") : have.dump()) + " (the experiment asks for " +
-                   (expected.is_null() ? std::string("unset") : expected.dump()) + ")";
-        break;
-      }
-    }
-  }
-  if (!mismatch.empty())
-    throw Error("cell '" + dir + "' holds a run with " + mismatch,
-                "the output directory belongs to another experiment: choose another --out");
-}
-
 void run_experiment(ExperimentArgs& a) {
-  // 1. Everything is validated before any cell trains.
+  // Everything is validated before any cell trains.
   Experiment e = Experiment::load(a.config, a.budget);
   for (const auto& spec : a.data_dirs) {
     const auto eq = spec.find('=');
     if (eq == std::string::npos || eq == 0)
       throw Error("--data-dir '" + spec + "' is not NAME=PATH", "e.g. --data-dir cifar10=/data/cifar10");
-    const auto name = spec.substr(0, eq);
-    if (std::find(e.datasets.begin(), e.datasets.end(), name) == e.datasets.end())
-      throw Error("--data-dir names dataset '" + name + "', which the experiment does not use");
-    e.data_dirs[name] = spec.substr(eq + 1);
+    e.set_data_dir(spec.substr(0, eq), spec.substr(eq + 1));
   }
-  if (a.out.empty()) a.out = "runs/" + e.name + (e.budget.empty() ? "" : "-" + label_of(e.budget));
-  if (fs::exists(a.out) && !fs::is_directory(a.out))
-    throw Error("--out '" + a.out + "' exists and is not a directory", "choose a directory for the grid");
-  const auto cells = cells_of(e);
-  const fs::path out(a.out);
-  const auto manifest = out / "experiment.json";
-  if (fs::exists(manifest)) {
-    const Json old = read_json_file(manifest.string(), "experiment manifest");
-    const Json now = e.to_json();
-    if (old.value("train", Json()) != now["train"])
-      throw Error("'" + a.out + "' holds a grid with other training settings (" + old.value("train", Json()).dump() +
-                      ")",
-                  "choose another --out, or restore the experiment file it was run with");
-  }
-  for (const auto& dataset : e.datasets) {
-    const auto dir = e.data_dirs.count(dataset) ? e.data_dirs.at(dataset) : std::string();
-    data::load_dataset(dataset, dir, data::DatasetOptions{});  // a missing data set fails now, not mid-grid
-  }
-  const size_t product = e.models.size() * e.policies.size() * e.datasets.size() * e.seeds.size();
-  const std::string extra =
-      cells.size() == product ? "" : ", some policies with seeds of their own";
-  std::fprintf(stderr, "experiment %s%s: %zu cells (%zu models x %zu policies x %zu datasets x %zu seeds%s), out %s\n",
-               e.name.c_str(), e.budget.empty() ? "" : (", budget " + e.budget).c_str(), cells.size(),
-               e.models.size(), e.policies.size(), e.datasets.size(), e.seeds.size(), extra.c_str(), a.out.c_str());
+  if (a.out.empty()) a.out = default_grid_directory(e);
   if (a.dry_run) {
-    for (const auto& c : cells) std::printf("%s\n", c.name().c_str());
+    check_grid(e, a.out);
+    std::fprintf(stderr, "%s\n", grid_headline(e, a.out).c_str());
+    for (const auto& c : cells_of(e)) std::printf("%s\n", c.name().c_str());
     return;
   }
-  const torch::Device device = a.runtime.apply();
-  fs::create_directories(out / "cells");
-  write_file_atomically(manifest.string(), e.to_json().dump(2) + "\n", "experiment manifest");
-
-  // 2. The cells, each trained (or resumed) and then evaluated.
-  const auto grid_start = Clock::now();
-  double worked_seconds = 0.0;
-  int64_t worked_cells = 0;
-  size_t skipped = 0;
-  Json summary = Json::array();
-  for (size_t i = 0; i < cells.size(); ++i) {
-    const Cell& cell = cells[i];
-    const fs::path dir = out / "cells" / cell.name();
-    const auto data_dir = e.data_dirs.count(cell.dataset) ? e.data_dirs.at(cell.dataset) : std::string();
-    const std::string tag = "[" + std::to_string(i + 1) + "/" + std::to_string(cells.size()) + "] " + cell.name();
-    const auto cell_start = Clock::now();
-    bool worked = false;
-    // Several `was experiment` processes may share a grid: each takes the
-    // cells no other holds, so N processes run N cells at once.
-    const auto lock = DirectoryLock::try_acquire(dir.string());
-    if (!lock) {
-      const long pid = DirectoryLock::holder_of(dir.string());
-      std::fprintf(stderr, "%s: running in another process%s; skipped\n", tag.c_str(),
-                   pid > 0 ? (" (pid " + std::to_string(pid) + ")").c_str() : "");
-      ++skipped;
-      continue;
-    }
-
-    const auto checkpoint_path = dir / "last.pt";
-    bool trained = false;
-    if (fs::exists(checkpoint_path)) {
-      const RunState state = read_run_state(checkpoint_path.string());
-      check_cell_matches(state, cell, e, dir.string());
-      trained = state.finished;
-    }
-    if (!trained) {
-      TrainArgs t;
-      t.model = cell.model;
-      t.dataset = cell.dataset;
-      t.data_dir = data_dir;
-      t.policy = cell.policy.policy;
-      t.granularity = cell.policy.policy == "none" ? "" : e.granularity;
-      t.seed = cell.seed;
-      t.dom_seed = e.dom_seed;
-      t.options = e.train_options();
-      t.out = dir.string();
-      t.print_epochs = false;
-      t.directory_locked = true;
-      t.runtime = a.runtime;
-      std::vector<std::string> given;  // the file's keys, as the flags run_train checks a protocol against
-      if (fs::exists(checkpoint_path)) {
-        t.resume = dir.string();
-        std::fprintf(stderr, "%s: resuming training\n", tag.c_str());
-      } else {
-        std::fprintf(stderr, "%s: training\n", tag.c_str());
-        for (auto key : e.given_train_keys()) {
-          std::replace(key.begin(), key.end(), '_', '-');
-          given.push_back("--" + key);
-        }
-      }
-      const RunState state = run_train(t, given);
-      if (!state.finished) throw Error(tag + ": training stopped before the last epoch");
-      worked = true;
-    }
-
-    const auto eval_path = dir / "eval.json";
-    EvalSpec spec = e.eval;
-    const bool robust =
-        (e.robustness_models.empty() ||
-         std::count(e.robustness_models.begin(), e.robustness_models.end(), cell.model) > 0) &&
-        (e.robustness_seeds.empty() || std::count(e.robustness_seeds.begin(), e.robustness_seeds.end(), cell.seed) > 0);
-    if (!robust) spec.augmentations.clear();
-    Json evaluation;
-    if (fs::exists(eval_path)) {
-      evaluation = read_json_file(eval_path.string(), "cell evaluation");
-      if (evaluation.value("spec", Json()) != spec.to_json()) evaluation = Json();
-    }
-    if (evaluation.is_null()) {
-      std::fprintf(stderr, "%s: evaluating\n", tag.c_str());
-      const auto eval_start = Clock::now();
-      auto ckpt = load_checkpoint(checkpoint_path.string(), device);
-      evaluation = evaluate_run(ckpt, spec, data_dir, device, cell.name());
-      evaluation["cell"] = {{"dataset", cell.dataset},
-                            {"model", cell.model},
-                            {"policy_label", cell.policy.label},
-                            {"seed", cell.seed}};
-      evaluation["eval_seconds"] = std::chrono::duration<double>(Clock::now() - eval_start).count();
-      double train_seconds = 0.0;
-      for (const auto& epoch : ckpt.state.history) train_seconds += epoch.value("seconds", 0.0);
-      evaluation["train_seconds"] = train_seconds;
-      write_file_atomically(eval_path.string(), evaluation.dump(2) + "\n", "cell evaluation");
-      worked = true;
-    }
-    summary.push_back(evaluation);
-
-    const double cell_seconds = std::chrono::duration<double>(Clock::now() - cell_start).count();
-    if (worked) {
-      worked_seconds += cell_seconds;
-      ++worked_cells;
-    }
-    const size_t left = cells.size() - i - 1;
-    std::string eta;
-    if (worked_cells > 0 && left > 0)
-      eta = ", about " + duration(worked_seconds / double(worked_cells) * double(left)) + " left";
-    std::fprintf(stderr, "%s: %s in %s; grid %zu/%zu cells done, elapsed %s%s\n", tag.c_str(),
-                 worked ? "done" : "already done", duration(cell_seconds).c_str(), i + 1, cells.size(),
-                 duration(std::chrono::duration<double>(Clock::now() - grid_start).count()).c_str(), eta.c_str());
-  }
-  if (skipped > 0) {
-    std::fprintf(stderr,
-                 "\n%zu cells were running in other processes; the grid summary is written by the run that "
-                 "finds every cell done (run `was experiment` again once they finish)\n",
-                 skipped);
-    return;
-  }
-  write_file_atomically((out / "summary.json").string(), summary.dump(2) + "\n", "grid summary");
-  print_evaluations(summary);
+  GridOptions options;
+  options.out = a.out;
+  options.device = a.runtime.apply();
+  options.on_message = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  options.on_cell_trained = [](const std::string& dir, const RunState& state) { print_results(state, dir); };
+  const GridOutcome outcome = run_grid(e, options);
+  if (outcome.skipped > 0) return;
+  print_evaluations(outcome.summary);
   std::fprintf(stderr, "\ngrid finished: %s/summary.json; a report with plots: was report %s\n", a.out.c_str(),
                a.out.c_str());
 }

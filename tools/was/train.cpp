@@ -20,7 +20,6 @@
 
 namespace was::cli {
 namespace fs = std::filesystem;
-namespace {
 
 void print_results(const RunState& state, const std::string& out_dir) {
   const auto& r = state.results;
@@ -53,8 +52,6 @@ void print_results(const RunState& state, const std::string& out_dir) {
     }
   }
 }
-
-}  // namespace
 
 RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
   const auto given = [&](const char* flag) {

@@ -40,4 +40,7 @@ struct TrainArgs {
 /// --resume). Returns the final state (unfinished if --max-steps stopped it).
 RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags);
 
+/// The finished run's figures (modes, stochastic DOM, selections) on stderr.
+void print_results(const RunState& state, const std::string& out_dir);
+
 }  // namespace was::cli
