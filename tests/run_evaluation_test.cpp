@@ -10,6 +10,7 @@
 #include "was/io/checkpoint.h"
 #include "was/run/evaluation.h"
 #include "was/run/run_data.h"
+#include "was/run/self_check.h"
 #include "was/train/trainer.h"
 
 namespace {
@@ -81,6 +82,30 @@ TEST(RunEvaluationTest, ABaselineHasNoDomAndARunDirectoryMustHoldACheckpoint) {
   EXPECT_EQ(was::evaluate_run(ckpt, spec, "", torch::kCPU, "base")["modes"].size(), 1u);
   TempDir empty;
   EXPECT_THROW(was::resolve_checkpoint(empty.path().string()), was::Error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SelfCheckLibraryTest, AHealthyRunIsConsistentAndATamperedOneFails) {
+  TempDir dir;
+  train_tiny_run(dir.path().string(), "CT");
+  auto ckpt = was::load_checkpoint(was::resolve_checkpoint(dir.path().string()));
+  std::vector<std::string> seen;
+  const auto healthy = was::check_checkpoint(ckpt, "", 1e-4, torch::kCPU, [&](const was::CheckLine& line) {
+    seen.push_back(std::string(line.tag()) + " " + line.what);
+  });
+  EXPECT_TRUE(healthy.consistent()) << healthy.failed;
+  EXPECT_GE(healthy.passed, 6);  // AOM and DOM: statistics, forward, MACs, sparsity, re-estimation
+  EXPECT_EQ(seen.size(), healthy.lines.size());
+
+  // The stored DOM statistics no longer being those the weights give is caught.
+  auto& stats = ckpt.network->batchnorm().mutable_entry(was::Mode::dom(0).key());
+  stats[0][0] += 1.0;
+  const auto tampered = was::check_checkpoint(ckpt, "", 1e-4, torch::kCPU);
+  EXPECT_FALSE(tampered.consistent());
+  EXPECT_THROW(was::check_checkpoint(ckpt, "", 0.0, torch::kCPU), was::Error);
 }
 
 }  // namespace
