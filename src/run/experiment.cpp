@@ -389,6 +389,7 @@ GridOutcome run_grid(const Experiment& e, GridOptions a) {
       t.directory_locked = true;
       t.device = device;
       t.on_message = a.on_message;
+      t.on_batch = a.on_batch;
       if (fs::exists(checkpoint_path)) {
         t.resume = dir.string();
         say(tag + ": resuming training");

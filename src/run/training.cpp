@@ -154,6 +154,7 @@ RunState train_run(TrainRequest& a) {
       " images, augmentation " + (augment ? data::Augmentation::standard().to_string() : "none") + "), policy " +
       state.policy + ", " + std::to_string(torch::get_num_threads()) + " threads, out " + a.out +
       (group ? ", rank 0 of " + std::to_string(a.rendezvous.world_size) + " (data-parallel)" : ""));
+  trainer.set_batch_callback(a.on_batch);
   const auto final_state = trainer.run(a.on_epoch);
   if (group && a.on_message) {
     // Every rank must hold the same weights; the digests let anyone check.

@@ -1,6 +1,5 @@
 #include "was/train/trainer.h"
 
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -35,37 +34,6 @@ constexpr uint64_t kPaperEvalSeedSalt = 0x7e57b47cULL;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// A one-line progress bar on a terminal; sparse log lines otherwise.
-class Progress {
- public:
-  Progress(bool enabled, int64_t epoch, int64_t epochs, int64_t total)
-      : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0), epoch_(epoch), epochs_(epochs), total_(total) {}
-
-  void update(int64_t done, double loss, double acc, double images_per_s) {
-    if (!enabled_) return;
-    if (tty_) {
-      constexpr int kWidth = 28;
-      const int filled = total_ ? static_cast<int>(kWidth * done / total_) : kWidth;
-      std::string bar(filled, '=');
-      if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
-      std::fprintf(stderr, "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s ",
-                   (long long)epoch_ + 1, (long long)epochs_, bar.c_str(), (long long)done, (long long)total_, loss,
-                   acc, images_per_s);
-      if (done == total_) std::fputc('\n', stderr);
-    } else {
-      const int64_t step = std::max<int64_t>(total_ / 5, 1);
-      if (done % step != 0 && done != total_) return;
-      std::fprintf(stderr, "epoch %lld/%lld batch %lld/%lld loss %.4f acc %.2f%% %.0f img/s\n", (long long)epoch_ + 1,
-                   (long long)epochs_, (long long)done, (long long)total_, loss, acc, images_per_s);
-    }
-    std::fflush(stderr);
-  }
-
- private:
-  bool enabled_, tty_;
-  int64_t epoch_, epochs_, total_;
-};
 
 void append_line(const fs::path& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
@@ -335,7 +303,6 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
 
   for (int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
     const auto start = Clock::now();
-    Progress progress(options_.progress && writes(), epoch, options_.epochs, batches);
     allreduce_seconds_ = 0.0;
     double loss_sum = 0.0;
     int64_t correct = 0, seen = 0;
@@ -364,8 +331,9 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       loss_sum += loss * double(n);
       correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
       seen += n;
-      progress.update(b + 1, loss_sum / double(seen), 100.0 * double(correct) / double(seen),
-                      double(seen) / seconds_since(start));
+      if (on_batch_ && options_.progress && writes())
+        on_batch_(BatchProgress{epoch + 1, options_.epochs, b + 1, batches, loss_sum / double(seen),
+                                100.0 * double(correct) / double(seen), double(seen) / seconds_since(start)});
       if (options_.checkpoint_every > 0 && state_.step % options_.checkpoint_every == 0) save();
     }
     if (stopped) {

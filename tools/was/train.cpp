@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "train.h"
+#include "progress.h"
 #include "was/error.h"
 #include "was/models/classifier.h"
 #include "was/run/training.h"
@@ -83,6 +84,7 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
     if (print_epochs) std::cout << metrics.dump() << std::endl;
   };
   r.on_message = [](const std::string& line) { std::cerr << line << "\n"; };
+  r.on_batch = progress_on_stderr();
   const RunState state = train_run(r);
   a.out = r.out;
   if (state.finished && r.lead() && !r.was_finished) print_results(state, r.out);

@@ -66,6 +66,7 @@ struct GridOptions {
   torch::Device device = torch::kCPU;
   std::function<void(const std::string&)> on_message;  ///< one line per cell step, and the training lines
   std::function<void(const std::string& cell_dir, const RunState& state)> on_cell_trained;  ///< after each training
+  BatchCallback on_batch;  ///< the training's batches (TrainRequest::on_batch)
 };
 
 /// Throws was::Error if `out` cannot hold the grid: a file, a grid of other

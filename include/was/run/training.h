@@ -41,6 +41,8 @@ struct TrainRequest {
 
   /// One JSON line per epoch, on the lead rank.
   EpochCallback on_epoch;
+  /// After every batch while options.progress is set, on the lead rank.
+  BatchCallback on_batch;
   /// A line worth showing ("training ... on ...", "already finished"), on the lead rank.
   std::function<void(const std::string&)> on_message;
 

@@ -69,7 +69,7 @@ struct TrainOptions {
   /// which misjudge AOM; with it, an epoch can be selected on the figure
   /// the final evaluation reports.
   bool mode_bn_curves = false;
-  bool progress = true;         ///< a progress bar when stderr is a terminal
+  bool progress = true;         ///< report every batch to the Trainer's batch callback
   std::string out_dir;          ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
 
   nlohmann::json to_json() const;
@@ -110,6 +110,15 @@ int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, 
 /// What each epoch reports (one JSON line).
 using EpochCallback = std::function<void(const nlohmann::json&)>;
 
+/// Where training stands after a batch: for a progress display.
+struct BatchProgress {
+  int64_t epoch = 0, epochs = 0;     ///< 1-based
+  int64_t batch = 0, batches = 0;    ///< 1-based, per epoch
+  double loss = 0.0, top1 = 0.0;     ///< running means over the epoch so far
+  double images_per_s = 0.0;
+};
+using BatchCallback = std::function<void(const BatchProgress&)>;
+
 class Trainer {
  public:
   /// `state` says where to start (a fresh RunState, or a checkpoint's).
@@ -131,6 +140,8 @@ class Trainer {
   /// Trains up to options.epochs, then re-estimates BatchNorm per mode and
   /// evaluates AOM and DOM; returns the final state (also in last.pt).
   RunState run(const EpochCallback& on_epoch = {});
+  /// Called after every batch while options.progress is set (the lead rank only).
+  void set_batch_callback(BatchCallback on_batch) { on_batch_ = std::move(on_batch); }
 
   /// Re-estimates the BN statistics of AOM and of DOM(dom_seed) and evaluates
   /// both modes with and without them; fills state.results.
@@ -140,6 +151,7 @@ class Trainer {
   const RunState& state() const { return state_; }
 
  private:
+  BatchCallback on_batch_;
   double learning_rate_at(int64_t step) const;
   void save();
   /// One optimiser step on `batch` with options_.draws shadow-weight draws;
