@@ -18,6 +18,7 @@ WAS_PACKAGES=(
   libgtest-dev            # tests
   libbenchmark-dev        # bench/
   gnuplot-nox             # `was report` plots (SVG)
+  clang-format git        # the format check (scripts/check_format.sh, a ctest test)
   dataset-fashion-mnist   # the demo's data
   libgloo-dev             # data-parallel training: the Gloo headers that c10d includes
   python3-pil python3-numpy  # the CIFAR-10 test runs ../shared/datasets/cifar10-jpeg/to_cifar_bin.py

@@ -1,6 +1,6 @@
 #include "was/batchnorm.h"
 
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/nn/compact.h"
 
 namespace was {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/models/classifier.h"
 #include "was/nn/compact.h"
 
@@ -149,8 +149,8 @@ ShadowWeights::ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy po
     if (conv == nullptr) continue;
     names.push_back(item.key());
     const auto& w = conv->weight;
-    const bool excluded = unmatched.erase(item.key()) > 0 ||
-                          std::find(policy_.exclude.begin(), policy_.exclude.end(), item.key()) != policy_.exclude.end();
+    const bool excluded = unmatched.erase(item.key()) > 0 || std::find(policy_.exclude.begin(), policy_.exclude.end(),
+                                                                       item.key()) != policy_.exclude.end();
     const bool not_released = released && released->count(item.key()) == 0;
     if (policy_.empty() || excluded || not_released || (w.size(2) == 1 && w.size(3) == 1)) {  // WAS-SPEC §2, §8
       plain_convs_.push_back(conv);

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was {
 namespace {
@@ -148,7 +148,8 @@ torch::Tensor to_tensor(const PlaneMatrix& m, int64_t kk) {
 }
 
 void check_plane(int64_t kh, int64_t kw) {
-  if (kh < 1 || kw < 1) throw Error("kernel plane must be at least 1x1, got " + std::to_string(kh) + "x" + std::to_string(kw));
+  if (kh < 1 || kw < 1)
+    throw Error("kernel plane must be at least 1x1, got " + std::to_string(kh) + "x" + std::to_string(kw));
 }
 
 // Shortest text that reads back as the same double.
@@ -215,22 +216,22 @@ void Policy::validate() const {
   }
   if (crop) {
     if (!(crop->smin > 0.0 && crop->smin <= crop->smax && crop->smax <= 1.0))
-      throw Error("policy: crop ratio must satisfy 0 < smin <= smax <= 1, got crop=" +
-                      format_number(crop->smin) + ":" + format_number(crop->smax),
+      throw Error("policy: crop ratio must satisfy 0 < smin <= smax <= 1, got crop=" + format_number(crop->smin) + ":" +
+                      format_number(crop->smax),
                   "a ratio is the kept fraction of each kernel side, e.g. crop=0.8:1.0");
     check_probability(crop->p, "crop");
   }
   if (translate) {
     if (!(translate->fx >= 0.0 && translate->fx <= 1.0 && translate->fy >= 0.0 && translate->fy <= 1.0))
-      throw Error("policy: translate fractions must be in [0, 1], got translate=" +
-                      format_number(translate->fx) + ":" + format_number(translate->fy),
+      throw Error("policy: translate fractions must be in [0, 1], got translate=" + format_number(translate->fx) + ":" +
+                      format_number(translate->fy),
                   "a fraction of the kernel side, e.g. translate=0.3:0.3");
     check_probability(translate->p, "translate");
   }
   if (rotate) {
     if (!(std::isfinite(rotate->amin) && std::isfinite(rotate->amax) && rotate->amin <= rotate->amax))
-      throw Error("policy: rotate needs amin <= amax (degrees), got rotate=" + format_number(rotate->amin) +
-                      ":" + format_number(rotate->amax),
+      throw Error("policy: rotate needs amin <= amax (degrees), got rotate=" + format_number(rotate->amin) + ":" +
+                      format_number(rotate->amax),
                   "e.g. rotate=0:90");
     check_probability(rotate->p, "rotate");
   }
@@ -243,8 +244,8 @@ std::string Policy::to_string() const {
   if (rcrop)
     parts.push_back(with_p("rcrop=" + format_number(rcrop->smin) + ":" + format_number(rcrop->smax), rcrop->p));
   if (translate)
-    parts.push_back(with_p("translate=" + format_number(translate->fx) + ":" + format_number(translate->fy),
-                           translate->p));
+    parts.push_back(
+        with_p("translate=" + format_number(translate->fx) + ":" + format_number(translate->fy), translate->p));
   if (rotate)
     parts.push_back(with_p("rotate=" + format_number(rotate->amin) + ":" + format_number(rotate->amax), rotate->p));
   if (parts.empty()) return "none";
@@ -346,9 +347,12 @@ Policy Policy::parse(const std::string& text_in) {
       auto [a, b] = parse_range(value, "rcrop");
       policy.rcrop = ResizedCropRange{a, b, prob.value_or(1.0)};
     } else if (key == "gain" && paper) {
-      if (value == "on") policy.gain = true;
-      else if (value == "off") policy.gain = false;
-      else throw Error("policy: gain must be on or off, got '" + value + "'");
+      if (value == "on")
+        policy.gain = true;
+      else if (value == "off")
+        policy.gain = false;
+      else
+        throw Error("policy: gain must be on or off, got '" + value + "'");
     } else if (key == "translate") {
       auto [a, b] = parse_range(value, "translate");
       policy.translate = TranslateRange{a, b, prob.value_or(1.0)};
@@ -356,9 +360,12 @@ Policy Policy::parse(const std::string& text_in) {
       auto [a, b] = parse_range(value, "rotate");
       policy.rotate = RotateRange{a, b, prob.value_or(1.0)};
     } else if (key == "granularity") {
-      if (value == "layer") policy.granularity = Granularity::kLayer;
-      else if (value == "filter") policy.granularity = Granularity::kFilter;
-      else throw Error("policy: granularity must be layer or filter, got '" + value + "'");
+      if (value == "layer")
+        policy.granularity = Granularity::kLayer;
+      else if (value == "filter")
+        policy.granularity = Granularity::kFilter;
+      else
+        throw Error("policy: granularity must be layer or filter, got '" + value + "'");
     } else if (key == "exclude") {
       for (auto& name : split(value, ':'))
         if (!name.empty()) policy.exclude.push_back(name);
@@ -568,7 +575,7 @@ struct PlaneColumns {
   int64_t groups = 0, kk = 0;
   std::vector<int64_t> begin;  // [groups + 1] into tap/column
   std::vector<int64_t> tap;
-  std::vector<T> column;       // kLanes values per entry
+  std::vector<T> column;  // kLanes values per entry
 };
 
 template <typename T>
@@ -609,7 +616,7 @@ WAS_PLANE_KERNEL_CLONES void transform_planes(const T* __restrict x, T* __restri
   const int64_t kk = c.kk;
   const int64_t spill_end = last - (kLanes + kk - 1) / kk;  // planes before it may store kLanes values
   // A macro, not a lambda: a lambda would not be compiled for the clone's target.
-#define WAS_STORE_PLANE(r, v) std::memcpy(y + (r) * kk, &(v), ((r) < spill_end ? kLanes : kk) * sizeof(T))
+#define WAS_STORE_PLANE(r, v) std::memcpy(y + (r)*kk, &(v), ((r) < spill_end ? kLanes : kk) * sizeof(T))
   for (int64_t r = first; r < last;) {
     const int64_t g = r / planes_per_group, group_end = std::min(last, (g + 1) * planes_per_group);
     const int64_t count = c.begin[g + 1] - c.begin[g];
@@ -683,8 +690,7 @@ void check_plane_matrices(const torch::Tensor& weight, const torch::Tensor& a) {
                 " does not fit a plane of ", kk, " taps");
   } else {
     TORCH_CHECK(a.dim() == 3 && a.size(0) == out && a.size(1) == kk && a.size(2) == kk,
-                "apply_plane_transform: per-filter matrices must be [", out, ", ", kk, ", ", kk, "], got ",
-                a.sizes());
+                "apply_plane_transform: per-filter matrices must be [", out, ", ", kk, ", ", kk, "], got ", a.sizes());
   }
 }
 

@@ -7,7 +7,7 @@
 
 #include "expect_error.h"
 #include "temp_dir.h"
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
 
 namespace {
 
@@ -45,13 +45,16 @@ TEST(AtomicFileTest, AFailedWriteNamesTheFileAndKeepsTheOldOne) {
   const auto path = dir.path() / "kept.json";
   was::write_file_atomically(path.string(), std::string("old"));
   fs::create_directories(path.string() + ".tmp/inside");
-  const auto message = was::testing::error_of([&] { was::write_file_atomically(path.string(), std::string("new"), "report"); });
+  const auto message =
+      was::testing::error_of([&] { was::write_file_atomically(path.string(), std::string("new"), "report"); });
   EXPECT_NE(message.find("cannot write report"), std::string::npos) << message;
   EXPECT_NE(message.find("kept.json"), std::string::npos) << message;
   EXPECT_EQ(contents_of(path), "old");
   // A missing directory: nothing is created.
   const auto missing = dir.path() / "no" / "such" / "f.json";
-  EXPECT_NE(was::testing::error_of([&] { was::write_file_atomically(missing.string(), std::string("x")); }).find("cannot write"),
+  EXPECT_NE(was::testing::error_of([&] {
+              was::write_file_atomically(missing.string(), std::string("x"));
+            }).find("cannot write"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(dir.path() / "no"));
 }

@@ -3,20 +3,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "temp_dir.h"
 #include <torch/torch.h>
 #include <unistd.h>
+#include "temp_dir.h"
 
 #include <atomic>
 #include <filesystem>
 #include <set>
 #include <vector>
 
+#include "was/core/error.h"
+#include "was/core/rng.h"
 #include "was/data/datasets.h"
 #include "was/data/loader.h"
-#include "was/error.h"
 #include "was/io/checkpoint.h"
-#include "was/rng.h"
 #include "was/train/trainer.h"
 
 namespace {

@@ -5,9 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "expect_error.h"
 #include <torch/torch.h>
 #include <unistd.h>
+#include "expect_error.h"
 
 #include <atomic>
 #include <chrono>
@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "was/data/datasets.h"
-#include "was/error.h"
 #include "temp_dir.h"
+#include "was/core/error.h"
+#include "was/data/datasets.h"
 
 namespace {
 
@@ -33,7 +33,6 @@ using was::data::CifarOptions;
 
 using was::testing::TempDir;
 using was::testing::thrown_error;
-
 
 std::string message_of(const was::Error& e) { return e.what(); }
 

@@ -29,9 +29,8 @@ struct CliTest : ::testing::Test {
   fs::path dir;
 
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("was_cli_test_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir = fs::temp_directory_path() / ("was_cli_test_" + std::to_string(::getpid()) + "_" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir);
     fs::create_directories(dir);
   }

@@ -44,8 +44,8 @@ TEST_F(CliTest, TruncatedIdxFile) {
   const auto file = d / "train-images-idx3-ubyte.gz";
   // Rewrite it uncompressed and cut it short.
   fs::remove(file);
-  was::data::write_idx_images((d / "train-images-idx3-ubyte").string(),
-                              torch::zeros({20, 1, 28, 28}, torch::kUInt8), false);
+  was::data::write_idx_images((d / "train-images-idx3-ubyte").string(), torch::zeros({20, 1, 28, 28}, torch::kUInt8),
+                              false);
   fs::resize_file(d / "train-images-idx3-ubyte", 16 + 28 * 28 * 5);
   expect_clean_failure(run("train --data-dir " + d.string() + " --out " + (dir / "out").string()),
                        "train-images-idx3-ubyte");
@@ -181,8 +181,8 @@ TEST_F(CliTest, ImageFolderTrainEvalAndAugmentFlags) {
 
 TEST_F(CliTest, ImageFolderBadInput) {
   const auto root = write_image_folder(dir / "folder", 8, 2);
-  const std::string train = "train --dataset imagefolder --data-dir " + root.string() + " --no-progress --out " +
-                            (dir / "out").string();
+  const std::string train =
+      "train --dataset imagefolder --data-dir " + root.string() + " --no-progress --out " + (dir / "out").string();
   fs::create_directories(root / "train" / "c");  // an empty class folder
   expect_clean_failure(run(train), (root / "train" / "c").string() + "' holds no images");
   fs::remove(root / "train" / "c");

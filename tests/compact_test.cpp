@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "was/error.h"
-#include "was/eval/macs.h"
+#include "was/core/error.h"
 #include "was/io/export.h"
 #include "was/nn/compact.h"
+#include "was/nn/macs.h"
 
 namespace {
 
@@ -104,8 +104,8 @@ TEST(CompactTest, DepthwiseOneByOneWindowRunsElementwiseAndCountsItsMacs) {
     const auto dense = conv->forward(x);
     conv->set_plan(plan);
     expect_close(conv->forward(x), dense);
-    const auto macs = was::count_macs([&](torch::Tensor in) { return conv->forward(in); }, {1, 6, 9, 8},
-                                      torch::kCPU, {plan->parts[0].weight});
+    const auto macs = was::count_macs([&](torch::Tensor in) { return conv->forward(in); }, {1, 6, 9, 8}, torch::kCPU,
+                                      {plan->parts[0].weight});
     ASSERT_EQ(macs.layers.size(), 1u);
     EXPECT_EQ(macs.total(), 6 * dense.size(2) * dense.size(3)) << "stride " << stride;
   }

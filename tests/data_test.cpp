@@ -2,9 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "expect_error.h"
 #include <torch/torch.h>
 #include <unistd.h>
+#include "expect_error.h"
 
 #include <algorithm>
 #include <atomic>
@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
+#include "was/core/error.h"
 #include "was/data/dataset.h"
 #include "was/data/datasets.h"
 #include "was/data/idx.h"
 #include "was/data/loader.h"
-#include "was/error.h"
-#include "temp_dir.h"
 
 namespace {
 
@@ -39,10 +39,7 @@ torch::Tensor test_images(int64_t n, int64_t h, int64_t w) {
   return (torch::arange(n * h * w, torch::kLong) * 37 % 256).to(torch::kByte).view({n, 1, h, w});
 }
 
-torch::Tensor test_labels(int64_t n, int64_t classes) {
-  return torch::arange(n, torch::kLong) * 7 % classes;
-}
-
+torch::Tensor test_labels(int64_t n, int64_t classes) { return torch::arange(n, torch::kLong) * 7 % classes; }
 
 std::vector<unsigned char> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -51,28 +48,21 @@ std::vector<unsigned char> read_bytes(const std::string& path) {
 
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 /// Writes the four Fashion-MNIST files of a tiny set into `dir`.
-void write_fake_fashion_mnist(const TempDir& dir, bool gzip, int64_t train_n = 12,
-                              int64_t test_n = 5) {
+void write_fake_fashion_mnist(const TempDir& dir, bool gzip, int64_t train_n = 12, int64_t test_n = 5) {
   const std::string ext = gzip ? ".gz" : "";
-  was::data::write_idx_images(dir.file("train-images-idx3-ubyte" + ext),
-                              test_images(train_n, 28, 28), gzip);
-  was::data::write_idx_labels(dir.file("train-labels-idx1-ubyte" + ext), test_labels(train_n, 10),
-                              gzip);
-  was::data::write_idx_images(dir.file("t10k-images-idx3-ubyte" + ext), test_images(test_n, 28, 28),
-                              gzip);
-  was::data::write_idx_labels(dir.file("t10k-labels-idx1-ubyte" + ext), test_labels(test_n, 10),
-                              gzip);
+  was::data::write_idx_images(dir.file("train-images-idx3-ubyte" + ext), test_images(train_n, 28, 28), gzip);
+  was::data::write_idx_labels(dir.file("train-labels-idx1-ubyte" + ext), test_labels(train_n, 10), gzip);
+  was::data::write_idx_images(dir.file("t10k-images-idx3-ubyte" + ext), test_images(test_n, 28, 28), gzip);
+  was::data::write_idx_labels(dir.file("t10k-labels-idx1-ubyte" + ext), test_labels(test_n, 10), gzip);
 }
 
 Dataset small_dataset(int64_t n, int64_t c = 2, int64_t classes = 3) {
   Dataset d;
-  d.images =
-      (torch::arange(n * c * 4 * 5, torch::kLong) * 13 % 256).to(torch::kByte).view({n, c, 4, 5});
+  d.images = (torch::arange(n * c * 4 * 5, torch::kLong) * 13 % 256).to(torch::kByte).view({n, c, 4, 5});
   d.labels = test_labels(n, classes);
   d.num_classes = classes;
   return d;
@@ -213,13 +203,9 @@ TEST(IdxTest, MissingFileNamesPathAndHintsInstall) {
 
 TEST(IdxTest, WriteRejectsBadInput) {
   TempDir dir;
-  EXPECT_THROW(
-      was::data::write_idx_images(dir.file("x"), torch::zeros({2, 3, 4, 4}, torch::kByte), false),
-      was::Error);
-  EXPECT_THROW(was::data::write_idx_images(dir.file("x"), torch::zeros({2, 4, 4}), false),
-               was::Error);
-  EXPECT_THROW(was::data::write_idx_labels(dir.file("x"), torch::tensor({1, 256}), false),
-               was::Error);
+  EXPECT_THROW(was::data::write_idx_images(dir.file("x"), torch::zeros({2, 3, 4, 4}, torch::kByte), false), was::Error);
+  EXPECT_THROW(was::data::write_idx_images(dir.file("x"), torch::zeros({2, 4, 4}), false), was::Error);
+  EXPECT_THROW(was::data::write_idx_labels(dir.file("x"), torch::tensor({1, 256}), false), was::Error);
   EXPECT_FALSE(fs::exists(dir.file("x")));
 }
 
@@ -329,8 +315,7 @@ TEST(DataTest, LabelOutOfRangeNamesFile) {
   write_fake_fashion_mnist(dir, false);
   const std::string labels = dir.file("t10k-labels-idx1-ubyte");
   was::data::write_idx_labels(labels, torch::tensor({0, 1, 2, 3, 10}), false);
-  EXPECT_THAT(error_of([&] { was::data::load_fashion_mnist(dir.path().string()); }),
-              HasSubstr(labels));
+  EXPECT_THAT(error_of([&] { was::data::load_fashion_mnist(dir.path().string()); }), HasSubstr(labels));
 }
 
 TEST(DataTest, LoadDatasetByName) {
@@ -365,8 +350,7 @@ TEST(DataFashionMnistTest, LoadsInstalledDataSet) {
   EXPECT_EQ(split.train.labels.min().item<int64_t>(), 0);
   EXPECT_EQ(split.train.labels.max().item<int64_t>(), 9);
   // Fashion-MNIST is balanced: 6000 training images per class.
-  EXPECT_TRUE(
-      torch::equal(torch::bincount(split.train.labels), torch::full({10}, 6000, torch::kLong)));
+  EXPECT_TRUE(torch::equal(torch::bincount(split.train.labels), torch::full({10}, 6000, torch::kLong)));
   // The commonly quoted statistics of its training set.
   EXPECT_NEAR(split.normalization.mean[0], 0.2860, 1e-3);
   EXPECT_NEAR(split.normalization.std[0], 0.3530, 1e-3);
@@ -414,8 +398,7 @@ TEST(SyntheticTest, ShapesAndBalancedClasses) {
   EXPECT_EQ(s.train.class_names.size(), 5u);
   const torch::Tensor counts = torch::bincount(s.train.labels, {}, 5);
   EXPECT_LE((counts.max() - counts.min()).item<int64_t>(), 1);
-  EXPECT_TRUE(
-      torch::equal(torch::bincount(s.test.labels, {}, 5), torch::full({5}, 10, torch::kLong)));
+  EXPECT_TRUE(torch::equal(torch::bincount(s.test.labels, {}, 5), torch::full({5}, 10, torch::kLong)));
   EXPECT_EQ(s.normalization.mean.size(), 3u);
   // Not blank and not saturated.
   const double mean = s.train.images.to(torch::kDouble).mean().item<double>();
@@ -425,9 +408,8 @@ TEST(SyntheticTest, ShapesAndBalancedClasses) {
 
 TEST(SyntheticTest, InvalidOptionsThrow) {
   for (auto change : std::vector<std::function<void(was::data::SyntheticOptions&)>>{
-           [](auto& o) { o.train_size = 0; }, [](auto& o) { o.test_size = -1; },
-           [](auto& o) { o.num_classes = 1; }, [](auto& o) { o.channels = 0; },
-           [](auto& o) { o.image_size = 2; }}) {
+           [](auto& o) { o.train_size = 0; }, [](auto& o) { o.test_size = -1; }, [](auto& o) { o.num_classes = 1; },
+           [](auto& o) { o.channels = 0; }, [](auto& o) { o.image_size = 2; }}) {
     was::data::SyntheticOptions o;
     change(o);
     EXPECT_THROW(was::data::make_synthetic(o), was::Error);
@@ -437,9 +419,8 @@ TEST(SyntheticTest, InvalidOptionsThrow) {
 TEST(SyntheticTest, SmallCnnLearnsItWellAboveChance) {
   torch::manual_seed(0);
   const auto split = was::data::make_synthetic({});
-  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 8, 3).padding(1)),
-                            torch::nn::ReLU(), torch::nn::MaxPool2d(2),
-                            torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).padding(1)),
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 8, 3).padding(1)), torch::nn::ReLU(),
+                            torch::nn::MaxPool2d(2), torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).padding(1)),
                             torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
                             torch::nn::Linear(16 * 4 * 4, 4));
   torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.02).momentum(0.9));
@@ -455,10 +436,8 @@ TEST(SyntheticTest, SmallCnnLearnsItWellAboveChance) {
   }
   torch::NoGradGuard no_grad;
   net->eval();
-  const torch::Tensor logits =
-      net->forward(was::data::normalize(split.test.images, split.normalization));
-  const double accuracy =
-      logits.argmax(1).eq(split.test.labels).to(torch::kDouble).mean().item<double>();
+  const torch::Tensor logits = net->forward(was::data::normalize(split.test.images, split.normalization));
+  const double accuracy = logits.argmax(1).eq(split.test.labels).to(torch::kDouble).mean().item<double>();
   EXPECT_GT(accuracy, 0.8) << "chance is 0.25";
   std::cout << "[ info     ] test accuracy after 100 steps: " << accuracy << "\n";
 }
@@ -479,8 +458,7 @@ TEST(LoaderTest, EverySampleExactlyOncePerEpoch) {
     EXPECT_EQ(order, identity);
     // The batches together are the whole set (labels identify samples here).
     std::vector<torch::Tensor> images;
-    for (int64_t i = 0; i < loader.batches_per_epoch(); ++i)
-      images.push_back(loader.batch(epoch, i).images);
+    for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) images.push_back(loader.batch(epoch, i).images);
     const torch::Tensor all = torch::cat(images);
     EXPECT_EQ(all.size(0), 23);
     const torch::Tensor expected = was::data::normalize(d.images, norm);
@@ -494,8 +472,7 @@ TEST(LoaderTest, BatchIsTheOrderSlice) {
   BatchLoader loader(d, norm, 5, true, 3);
   const auto order = loader.order(2);
   const auto b = loader.batch(2, 1);
-  const torch::Tensor idx =
-      torch::tensor(std::vector<int64_t>(order.begin() + 5, order.begin() + 10));
+  const torch::Tensor idx = torch::tensor(std::vector<int64_t>(order.begin() + 5, order.begin() + 10));
   EXPECT_TRUE(torch::equal(b.labels, d.labels.index_select(0, idx)));
   EXPECT_TRUE(torch::equal(b.images, was::data::normalize(d.images.index_select(0, idx), norm)));
   EXPECT_EQ(b.images.scalar_type(), torch::kFloat);
@@ -558,8 +535,7 @@ TEST(LoaderTest, NormalisedTrainSetHasZeroMeanUnitStd) {
   const auto split = was::data::make_synthetic(o);
   BatchLoader loader(split.train, split.normalization, 64, true, 5);
   std::vector<torch::Tensor> batches;
-  for (int64_t i = 0; i < loader.batches_per_epoch(); ++i)
-    batches.push_back(loader.batch(0, i).images);
+  for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) batches.push_back(loader.batch(0, i).images);
   const torch::Tensor all = torch::cat(batches).to(torch::kDouble);
   for (int64_t c = 0; c < 3; ++c) {
     EXPECT_NEAR(all.select(1, c).mean().item<double>(), 0.0, 1e-4);

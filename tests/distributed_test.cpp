@@ -31,8 +31,8 @@ struct DistributedTest : CliTest {
       ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
       ::setenv("MASTER_ADDR", "127.0.0.1", 1);
       ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      const std::string cmd = std::string(WAS_CLI_PATH) + " " + args + " >" + (dir / (name + ".out")).string() +
-                              " 2>" + (dir / (name + ".err")).string();
+      const std::string cmd = std::string(WAS_CLI_PATH) + " " + args + " >" + (dir / (name + ".out")).string() + " 2>" +
+                              (dir / (name + ".err")).string();
       ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
       std::_Exit(127);
     }
@@ -44,7 +44,8 @@ struct DistributedTest : CliTest {
     const auto deadline = Clock::now() + limit;
     while (Clock::now() < deadline) {
       int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (::waitpid(pid, &status, WNOHANG) == pid)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return -1;
@@ -132,15 +133,15 @@ TEST_F(DistributedTest, BadConfigurationsFailFast) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::listen(fd, 1);
   const int held = ntohs(addr.sin_port);
-  expect_clean_failure(run(train + " --rank 0 --world-size 2 --master-port " + std::to_string(held) +
-                           " --dist-timeout 3"),
-                       "already in use");
+  expect_clean_failure(
+      run(train + " --rank 0 --world-size 2 --master-port " + std::to_string(held) + " --dist-timeout 3"),
+      "already in use");
   ::close(fd);
   // A master that never comes.
   const auto start = Clock::now();
-  expect_clean_failure(run(train + " --rank 1 --world-size 2 --master-port " + std::to_string(free_port()) +
-                           " --dist-timeout 2"),
-                       "no rendezvous");
+  expect_clean_failure(
+      run(train + " --rank 1 --world-size 2 --master-port " + std::to_string(free_port()) + " --dist-timeout 2"),
+      "no rendezvous");
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 20.0);
   EXPECT_FALSE(fs::exists(dir / "bad" / "last.pt"));
 }

@@ -29,8 +29,10 @@ struct DomSearchTest : CliTest {
 
 TEST_F(DomSearchTest, StoresProfilesThatMeetTheirConstraint) {
   train_with_validation();
-  const auto r = run("dom-search " + run_dir() + " --objective macs --max-drop 2 --candidates 6 --keep 2 "
-                     "--policy crop=0.5:0.5 --threads 1 --plot " + (dir / "plot").string());
+  const auto r = run("dom-search " + run_dir() +
+                     " --objective macs --max-drop 2 --candidates 6 --keep 2 "
+                     "--policy crop=0.5:0.5 --threads 1 --plot " +
+                     (dir / "plot").string());
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("dom:0/crop=0.5:0.5"), std::string::npos) << r.out;  // the inference policy was tried
   const auto j = info();
@@ -77,7 +79,8 @@ TEST_F(DomSearchTest, NeverOpensTheTestSplit) {
   const auto data = write_fashion_dir("fashion");
   const auto r = run("train --dataset fashion-mnist --data-dir " + data.string() +
                      " --was crop=0.4:0.6 --epochs 1 --batch-size 8 --bn-batches 1 --val-fraction 0.25 --no-progress "
-                     "--out " + run_dir());
+                     "--out " +
+                     run_dir());
   ASSERT_EQ(r.code, 0) << r.err;
   // Without its test files the data set can no longer be evaluated...
   fs::remove(data / "t10k-images-idx3-ubyte.gz");

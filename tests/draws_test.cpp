@@ -4,8 +4,8 @@
 
 #include <set>
 
+#include "was/core/error.h"
 #include "was/data/datasets.h"
-#include "was/error.h"
 #include "was/train/trainer.h"
 
 namespace {
@@ -66,8 +66,7 @@ torch::Tensor loss_of_draw(Network& net, const was::data::Batch& batch, int64_t 
 
 void expect_parameters_near(Network& a, Network& b, double tol) {
   auto pa = a.module().named_parameters(), pb = b.module().named_parameters();
-  for (const auto& item : pa)
-    EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 0.0, tol)) << item.key();
+  for (const auto& item : pa) EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 0.0, tol)) << item.key();
 }
 
 TEST(HoldOut, IsDisjointCompleteAndSeeded) {

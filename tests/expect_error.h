@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was::testing {
 

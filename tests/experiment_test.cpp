@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "cli_fixture.h"
+#include "was/core/directory_lock.h"
 #include "was/io/checkpoint.h"
-#include "was/io/directory_lock.h"
 
 namespace {
 
@@ -83,8 +83,8 @@ TEST_F(ExperimentTest, TinyGridRunsReportsAndSkipsFinishedCells) {
   EXPECT_NE(md.find("rotate=0:45"), std::string::npos) << md;
   EXPECT_NE(md.find("DOM ensembles"), std::string::npos) << md;
   if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
-    for (const char* plot : {"curves-small_cnn.svg", "macs-small_cnn.svg", "robustness-small_cnn-rotate.svg",
-                             "kernels-small_cnn.svg"}) {
+    for (const char* plot :
+         {"curves-small_cnn.svg", "macs-small_cnn.svg", "robustness-small_cnn-rotate.svg", "kernels-small_cnn.svg"}) {
       EXPECT_TRUE(fs::exists(out / "report" / plot)) << plot;
       EXPECT_NE(md.find(plot), std::string::npos) << plot;
     }
@@ -257,7 +257,8 @@ TEST_F(ExperimentSharingTest, PolicySeedsAddCellsAndTwoProcessesShareAGrid) {
   b.join();
   EXPECT_EQ(status_a, 0) << slurp(dir / "a.err");
   EXPECT_EQ(status_b, 0) << slurp(dir / "b.err");
-  for (const char* cell : {"synthetic-small_cnn-baseline-s0", "synthetic-small_cnn-CT-s0", "synthetic-small_cnn-CT-s1"}) {
+  for (const char* cell :
+       {"synthetic-small_cnn-baseline-s0", "synthetic-small_cnn-CT-s0", "synthetic-small_cnn-CT-s1"}) {
     const auto metrics = slurp(out / "cells" / cell / "metrics.jsonl");
     EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 2) << cell << ": trained twice?\n" << metrics;
     EXPECT_TRUE(fs::exists(out / "cells" / cell / "eval.json")) << cell;

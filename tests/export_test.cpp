@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/io/export.h"
 
 namespace {
@@ -76,7 +76,8 @@ TEST_F(ExportTest, CompactDomEqualsDomOnEveryModel) {
       // crop 0.2:0.4 + translate). Only the export's own two forms compare then.
       bool dead_layer = false;
       for (const auto& layer : net.shadow().layers())
-        dead_layer = dead_layer || (layer.conv().bias.defined() && layer.weight_for(mode).count_nonzero().item<int64_t>() == 0);
+        dead_layer =
+            dead_layer || (layer.conv().bias.defined() && layer.weight_for(mode).count_nonzero().item<int64_t>() == 0);
       if (!dead_layer) {
         EXPECT_LE(relative_error(d, reference), 1e-4) << name << " " << policy << " seed " << seed;
       }

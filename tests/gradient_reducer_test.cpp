@@ -14,7 +14,6 @@ namespace {
 
 using was::Policy;
 
-
 // One rank's step on its own batch; the network is the same on every rank.
 struct RankStep {
   std::vector<torch::Tensor> grads;

@@ -4,9 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "expect_error.h"
 #include <torch/torch.h>
 #include <unistd.h>
+#include "expect_error.h"
 
 #include <atomic>
 #include <filesystem>
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
+#include "was/core/error.h"
 #include "was/data/datasets.h"
 #include "was/data/image.h"
-#include "was/error.h"
-#include "temp_dir.h"
 
 namespace {
 
@@ -28,7 +28,6 @@ using ::testing::HasSubstr;
 using was::data::ImageFolderOptions;
 
 using was::testing::TempDir;
-
 
 /// A deterministic uint8 [c, h, w] image, different for each `seed`.
 torch::Tensor pattern(int64_t c, int64_t h, int64_t w, int64_t seed) {

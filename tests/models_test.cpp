@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "was/error.h"
-#include "was/eval/macs.h"
+#include "was/core/error.h"
 #include "was/models/efficientnet_lite.h"
 #include "was/models/googlenet.h"
 #include "was/models/mobilenetv2.h"
 #include "was/models/vgg.h"
 #include "was/network.h"
+#include "was/nn/macs.h"
 
 namespace {
 

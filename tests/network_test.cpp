@@ -1,9 +1,9 @@
 // MACs (WAS-SPEC §6), per-mode BatchNorm statistics (§5) and the model zoo.
 #include <gtest/gtest.h>
 
-#include "was/error.h"
-#include "was/eval/macs.h"
+#include "was/core/error.h"
 #include "was/network.h"
+#include "was/nn/macs.h"
 
 namespace {
 

@@ -73,9 +73,12 @@ TEST(PaperPolicyTest, OneOfAppliesExactlyOneTransformUniformly) {
       // Which one was picked shows even when it is the identity: the others stay unset.
       const int set = int(d.resized_crop.has_value()) + int(d.dx != 0 || d.dy != 0) + int(d.angle_deg.has_value());
       EXPECT_LE(set, 1);
-      if (d.resized_crop) ++counts["rcrop"];
-      else if (d.angle_deg) ++counts["rotate"];
-      else ++counts["translate"];  // translate, possibly by (0, 0)
+      if (d.resized_crop)
+        ++counts["rcrop"];
+      else if (d.angle_deg)
+        ++counts["rotate"];
+      else
+        ++counts["translate"];  // translate, possibly by (0, 0)
       EXPECT_TRUE(!d.angle_deg || d.nearest);
     }
     ASSERT_EQ(int(counts.size()), n) << text;
@@ -274,8 +277,9 @@ TEST(StochasticDomTest, EveryBatchDrawsAfreshAndPassesAreReproducible) {
     correct += net.forward(batch.images).argmax(1).eq(batch.labels).sum().item<int64_t>();
   }
   EXPECT_DOUBLE_EQ(a.top1[1], 100.0 * double(correct) / double(split.test.size()));
-  EXPECT_NE(error_of([&] { was::evaluate_stochastic_dom(net, test, 0, was::Normalisation::kRunning); }).find("at least 1"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { was::evaluate_stochastic_dom(net, test, 0, was::Normalisation::kRunning); }).find("at least 1"),
+      std::string::npos);
 }
 
 TEST(ReleasedEvaluationTest, BatchStatisticsLeaveRunningStatisticsAndGeneratorAlone) {
@@ -294,7 +298,8 @@ TEST(ReleasedEvaluationTest, BatchStatisticsLeaveRunningStatisticsAndGeneratorAl
   torch::manual_seed(77);
   const auto expected_next = torch::rand({4});
   torch::manual_seed(77);
-  const auto r1 = was::evaluate(net, shuffled, was::EvalWeights::of(Mode::aom()), was::Normalisation::kBatch, false, 2, 9);
+  const auto r1 =
+      was::evaluate(net, shuffled, was::EvalWeights::of(Mode::aom()), was::Normalisation::kBatch, false, 2, 9);
   const auto next = torch::rand({4});
   EXPECT_TRUE(torch::equal(next, expected_next)) << "the evaluation moved torch's generator";
   net.batchnorm().store("after");
@@ -302,12 +307,14 @@ TEST(ReleasedEvaluationTest, BatchStatisticsLeaveRunningStatisticsAndGeneratorAl
   for (size_t i = 0; i < before.size(); ++i)
     for (size_t j = 0; j < 2; ++j) EXPECT_TRUE(torch::equal(before[i][j], after[i][j])) << "layer " << i;
   // Same epoch and seed: the same shuffle and dropout masks.
-  const auto r2 = was::evaluate(net, shuffled, was::EvalWeights::of(Mode::aom()), was::Normalisation::kBatch, false, 2, 9);
+  const auto r2 =
+      was::evaluate(net, shuffled, was::EvalWeights::of(Mode::aom()), was::Normalisation::kBatch, false, 2, 9);
   EXPECT_EQ(r1.correct, r2.correct);
   EXPECT_DOUBLE_EQ(r1.loss, r2.loss);
   // Batch statistics differ from running ones: the two evaluations are not the same computation.
   was::data::BatchLoader in_order(split.test, split.normalization, 8, false, 0);
-  const auto running = was::evaluate(net, in_order, was::EvalWeights::of(Mode::aom()), was::Normalisation::kRunning, false);
+  const auto running =
+      was::evaluate(net, in_order, was::EvalWeights::of(Mode::aom()), was::Normalisation::kRunning, false);
   EXPECT_NE(running.loss, r1.loss);
 }
 

@@ -6,8 +6,8 @@
 
 #include <cmath>
 
+#include "was/core/error.h"
 #include "was/data/datasets.h"
-#include "was/error.h"
 #include "was/io/checkpoint.h"
 #include "was/run/dom_search.h"
 #include "was/train/trainer.h"

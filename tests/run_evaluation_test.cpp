@@ -5,8 +5,8 @@
 
 #include "temp_dir.h"
 
+#include "was/core/error.h"
 #include "was/data/datasets.h"
-#include "was/error.h"
 #include "was/io/checkpoint.h"
 #include "was/run/evaluation.h"
 #include "was/run/run_data.h"

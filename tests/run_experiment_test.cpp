@@ -6,8 +6,8 @@
 
 #include <fstream>
 
-#include "was/error.h"
-#include "was/run/experiment.h"
+#include "was/core/error.h"
+#include "was/was.h"  // the umbrella header: everything, in one include
 
 namespace {
 
@@ -15,14 +15,13 @@ using was::testing::TempDir;
 
 TEST(RunGridTest, RunsEveryCellOnceAndReportsThroughTheCallback) {
   TempDir dir;
-  const nlohmann::json grid = {
-      {"name", "lib"},
-      {"models", {"small_cnn"}},
-      {"policies", {"none", {{"label", "C"}, {"policy", "C"}, {"seeds", {0, 1}}}}},
-      {"datasets", {"synthetic"}},
-      {"seeds", {0}},
-      {"train", {{"epochs", 1}, {"batch_size", 64}, {"bn_batches", 1}}},
-      {"eval", {{"bn_batches", 1}}}};
+  const nlohmann::json grid = {{"name", "lib"},
+                               {"models", {"small_cnn"}},
+                               {"policies", {"none", {{"label", "C"}, {"policy", "C"}, {"seeds", {0, 1}}}}},
+                               {"datasets", {"synthetic"}},
+                               {"seeds", {0}},
+                               {"train", {{"epochs", 1}, {"batch_size", 64}, {"bn_batches", 1}}},
+                               {"eval", {{"bn_batches", 1}}}};
   const auto config = dir.file("grid.json");
   std::ofstream(config) << grid.dump();
   const auto e = was::Experiment::load(config, "");

@@ -1,7 +1,7 @@
 // Shadow weights and modes (WAS-SPEC §4-5) on the controller and on WasConv2d.
 #include <gtest/gtest.h>
 
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/network.h"
 #include "was/shadow.h"
 
@@ -14,8 +14,8 @@ using was::Policy;
 struct ForeignNetImpl : torch::nn::Module {
   ForeignNetImpl()
       : stem(register_module("stem", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)))),
-        depthwise(register_module("depthwise",
-                                  torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 8, 5).padding(2).groups(8)))),
+        depthwise(
+            register_module("depthwise", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 8, 5).padding(2).groups(8)))),
         pointwise(register_module("pointwise", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 4, 1)))) {}
   torch::Tensor forward(const torch::Tensor& x) { return pointwise(torch::relu(depthwise(torch::relu(stem(x))))); }
   torch::nn::Conv2d stem, depthwise, pointwise;
@@ -107,7 +107,8 @@ TEST(ShadowWeightsTest, EachStepAndLayerDrawsAfresh) {
   const auto& l0 = shadow.layers()[0];
   const auto& l1 = shadow.layers()[1];
   std::set<std::string> seen;
-  for (uint64_t step = 0; step < 20; ++step) seen.insert(l0.draw(0, was::StreamDomain::kTrainingDraw, step)[0].to_string());
+  for (uint64_t step = 0; step < 20; ++step)
+    seen.insert(l0.draw(0, was::StreamDomain::kTrainingDraw, step)[0].to_string());
   EXPECT_GT(seen.size(), 15u);
   EXPECT_NE(l0.draw(0, was::StreamDomain::kTrainingDraw, 3)[0].to_string(),
             l1.draw(0, was::StreamDomain::kTrainingDraw, 3)[0].to_string());

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "cli_fixture.h"
+#include "was/core/runtime.h"
 #include "was/io/checkpoint.h"
 #include "was/network.h"
-#include "was/runtime.h"
 
 namespace {
 

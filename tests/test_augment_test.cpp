@@ -2,10 +2,10 @@
 // formula, and the DOM ensemble.
 #include <gtest/gtest.h>
 
+#include "was/core/error.h"
 #include "was/data/datasets.h"
 #include "was/data/loader.h"
 #include "was/data/test_augment.h"
-#include "was/error.h"
 #include "was/eval/evaluate.h"
 #include "was/network.h"
 
@@ -38,8 +38,8 @@ TEST(TestAugment, RotateFillsCornersWithZeros) {
   TestAugmentParams p;
   p.degrees = 45.0;
   const auto out = was::data::apply_test_augmentation(image, TestAugmentation::parse("rotate=45:45"), {p});
-  EXPECT_EQ(out[0][0][0][0].item<int>(), 0);      // a corner comes from outside the image
-  EXPECT_EQ(out[0][0][4][4].item<int>(), 200);    // the centre stays
+  EXPECT_EQ(out[0][0][0][0].item<int>(), 0);    // a corner comes from outside the image
+  EXPECT_EQ(out[0][0][4][4].item<int>(), 200);  // the centre stays
 }
 
 TEST(TestAugment, TranslateMovesContentAndZeroFills) {
@@ -75,12 +75,12 @@ TEST(TestAugment, CropResizesItsWindowBack) {
   ASSERT_LE(p.x0 + p.crop_w, 8);
   const auto window = image.slice(2, p.y0, p.y0 + 4).slice(3, p.x0, p.x0 + 4).to(torch::kFloat);
   namespace F = torch::nn::functional;
-  const auto expected = F::interpolate(window, F::InterpolateFuncOptions()
-                                                   .size(std::vector<int64_t>{8, 8})
-                                                   .mode(torch::kBilinear)
-                                                   .align_corners(false))
-                            .round()
-                            .to(torch::kUInt8);
+  const auto expected =
+      F::interpolate(
+          window,
+          F::InterpolateFuncOptions().size(std::vector<int64_t>{8, 8}).mode(torch::kBilinear).align_corners(false))
+          .round()
+          .to(torch::kUInt8);
   EXPECT_TRUE(torch::equal(was::data::apply_test_augmentation(image, aug, {p}), expected));
 }
 
@@ -103,8 +103,8 @@ TEST(TestAugment, ParsesAndRejects) {
   EXPECT_EQ(TestAugmentation::parse("rotate=0:45").to_string(), "rotate=0:45");
   EXPECT_EQ(TestAugmentation::parse("translate", "0.1:0.2").to_string(), "translate=0.1:0.2");
   EXPECT_DOUBLE_EQ(TestAugmentation::parse("crop=0.4:0.6").strength(), 0.6);
-  for (const char* bad : {"rotate=45:0", "crop=0:1", "crop=0.5:1.5", "translate=1.5:0", "spin=0:1", "rotate=45",
-                          "rotate=a:b", "rotate"})
+  for (const char* bad :
+       {"rotate=45:0", "crop=0:1", "crop=0.5:1.5", "translate=1.5:0", "spin=0:1", "rotate=45", "rotate=a:b", "rotate"})
     EXPECT_THROW(TestAugmentation::parse(bad), was::Error) << bad;
   EXPECT_EQ(was::data::paper_sweep(TestAugmentation::Kind::kRotate).size(), 5u);
 }

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "was/core/error.h"
 #include "was/data/datasets.h"
-#include "was/error.h"
 #include "was/io/checkpoint.h"
 #include "was/train/trainer.h"
 
@@ -19,7 +19,6 @@ namespace fs = std::filesystem;
 using was::Mode;
 using was::Network;
 using was::Policy;
-
 
 was::data::Split tiny_split() {
   was::data::SyntheticOptions o;
@@ -126,8 +125,9 @@ TEST(TrainerTest, ModeBatchNormCurvesLeaveTrainingUnchangedAndEndOnTheFinalFigur
     options.eval_every = 1;
     options.mode_bn_curves = with == 1;
     nets[with] = make_network(state);
-    done[with] = was::Trainer(*nets[with], split, options, state).run(
-        [&](const nlohmann::json& m) { curves[with].push_back(m); });
+    done[with] = was::Trainer(*nets[with], split, options, state).run([&](const nlohmann::json& m) {
+      curves[with].push_back(m);
+    });
   }
   // The curves are measured beside training, never in it: the same weights,
   // BatchNorm statistics and losses with and without them.

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/transforms.h"
 
 namespace {
@@ -200,7 +200,8 @@ TEST(DrawTest, ProbabilityZeroNeverAppliesAndOneAlwaysDoes) {
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(was::draw_params(Policy::parse("CTR@p=0"), 3, 3, a).is_identity(3, 3));
   was::CounterStream b(3, was::StreamDomain::kTrainingDraw, 0, 0);
   int applied = 0;
-  for (int i = 0; i < 1000; ++i) applied += was::draw_params(Policy::parse("rotate=10:20@p=0.25"), 3, 3, b).angle_deg ? 1 : 0;
+  for (int i = 0; i < 1000; ++i)
+    applied += was::draw_params(Policy::parse("rotate=10:20@p=0.25"), 3, 3, b).angle_deg ? 1 : 0;
   EXPECT_NEAR(applied, 250, 60);
 }
 
@@ -261,7 +262,8 @@ torch::Tensor reference_transform(const torch::Tensor& w, const TransformParams&
     for (int64_t y = 0; y < kh; ++y)
       for (int64_t x = 0; x < kw; ++x) {
         const int64_t sy = y - p.dy, sx = x - p.dx;
-        if (sy >= 0 && sy < kh && sx >= 0 && sx < kw) moved.select(2, y).select(2, x).copy_(s.select(2, sy).select(2, sx));
+        if (sy >= 0 && sy < kh && sx >= 0 && sx < kw)
+          moved.select(2, y).select(2, x).copy_(s.select(2, sy).select(2, sx));
       }
     s = moved;
   }
@@ -270,7 +272,7 @@ torch::Tensor reference_transform(const torch::Tensor& w, const TransformParams&
     const double cx = (kw - 1) / 2.0, cy = (kh - 1) / 2.0;
     const auto tap = [&](int64_t r, int64_t q) {
       return (r < 0 || r >= kh || q < 0 || q >= kw) ? torch::zeros_like(s.select(2, 0).select(2, 0))
-                                                     : s.select(2, r).select(2, q);
+                                                    : s.select(2, r).select(2, q);
     };
     auto rotated = torch::zeros_like(s);
     for (int64_t row = 0; row < kh; ++row)
@@ -280,8 +282,9 @@ torch::Tensor reference_transform(const torch::Tensor& w, const TransformParams&
         if (std::abs(src_row - std::round(src_row)) < 1e-9) src_row = std::round(src_row);
         const double c0 = std::floor(src_col), r0 = std::floor(src_row), fc = src_col - c0, fr = src_row - r0;
         const auto r = static_cast<int64_t>(r0), q = static_cast<int64_t>(c0);
-        rotated.select(2, row).select(2, col).copy_(tap(r, q) * ((1 - fr) * (1 - fc)) + tap(r, q + 1) * ((1 - fr) * fc) +
-                                                    tap(r + 1, q) * (fr * (1 - fc)) + tap(r + 1, q + 1) * (fr * fc));
+        rotated.select(2, row).select(2, col).copy_(tap(r, q) * ((1 - fr) * (1 - fc)) +
+                                                    tap(r, q + 1) * ((1 - fr) * fc) + tap(r + 1, q) * (fr * (1 - fc)) +
+                                                    tap(r + 1, q + 1) * (fr * fc));
       }
     s = rotated;
   }
@@ -289,8 +292,8 @@ torch::Tensor reference_transform(const torch::Tensor& w, const TransformParams&
 }
 
 TEST(TransformTest, FastPathEqualsTheReferenceForEveryPolicyAndGranularity) {
-  for (const char* text : {"C", "T", "R", "CT", "CTR", "crop=0.2:0.6", "translate=0.5:0.5,rotate=-180:180",
-                           "CT@p=0.5", "crop=0.4:0.6,rotate=0:45"})
+  for (const char* text : {"C", "T", "R", "CT", "CTR", "crop=0.2:0.6", "translate=0.5:0.5,rotate=-180:180", "CT@p=0.5",
+                           "crop=0.4:0.6,rotate=0:45"})
     for (const char* granularity : {"layer", "filter"})
       for (const int64_t k : {3, 5})
         for (uint64_t seed = 0; seed < 3; ++seed) {
@@ -309,7 +312,8 @@ TEST(TransformTest, FastPathEqualsTheReferenceForEveryPolicyAndGranularity) {
             for (int64_t o = 0; o < count; ++o) filters.push_back(reference_transform(w.slice(0, o, o + 1), params[o]));
             expected = torch::cat(filters, 0);
           }
-          EXPECT_TRUE(torch::allclose(fast, expected, 1e-12, 1e-12)) << policy.to_string() << " k=" << k << " seed " << seed;
+          EXPECT_TRUE(torch::allclose(fast, expected, 1e-12, 1e-12))
+              << policy.to_string() << " k=" << k << " seed " << seed;
         }
 }
 
@@ -320,7 +324,8 @@ TEST(TransformTest, FastPathEqualsTheReferenceForEveryPolicyAndGranularity) {
 TEST(TransformTest, CpuPassEqualsTheMatmulWithGradients) {
   torch::manual_seed(0);
   for (const int64_t k : {1, 3, 4})
-    for (const char* text : {"C", "CT", "CTR", "rotate=-180:180", "crop=0.2:0.6,rotate=0:45", "paper:CTR", "paper:rcrop=0.2:0.6"})
+    for (const char* text :
+         {"C", "CT", "CTR", "rotate=-180:180", "crop=0.2:0.6,rotate=0:45", "paper:CTR", "paper:rcrop=0.2:0.6"})
       for (const char* granularity : {"layer", "filter"})
         for (const bool channels_last : {false, true}) {
           const Policy policy = Policy::parse(std::string(text) + ",granularity=" + granularity);

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "was/batchnorm.h"
-#include "was/eval/macs.h"
 #include "was/models/classifier.h"
+#include "was/nn/macs.h"
 #include "was/shadow.h"
 
 namespace was {
@@ -43,8 +43,7 @@ class Network {
 
   /// Re-estimates `mode`'s BatchNorm statistics from `num_batches` batches
   /// (`batch(i)` returns the images) and stores them in the bank.
-  void reestimate_batchnorm(const Mode& mode, int64_t num_batches,
-                            const std::function<torch::Tensor(int64_t)>& batch);
+  void reestimate_batchnorm(const Mode& mode, int64_t num_batches, const std::function<torch::Tensor(int64_t)>& batch);
 
   /// MACs per image in `mode` (DOM counts non-zero shadow weights only).
   MacCount macs(const Mode& mode);

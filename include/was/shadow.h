@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "was/rng.h"
+#include "was/core/rng.h"
 #include "was/transforms.h"
 
 namespace was {
@@ -92,8 +92,8 @@ constexpr const char* kShadowGainName = "shadow_gain";
 /// AOM or DOM. A model built from it needs no controller.
 class WasConv2dImpl : public torch::nn::Conv2dImpl {
  public:
-  explicit WasConv2dImpl(torch::nn::Conv2dOptions options, Policy policy = Policy::preset("CT"),
-                         uint64_t seed = 0, int64_t layer_index = 0);
+  explicit WasConv2dImpl(torch::nn::Conv2dOptions options, Policy policy = Policy::preset("CT"), uint64_t seed = 0,
+                         int64_t layer_index = 0);
   torch::Tensor forward(const torch::Tensor& input);
 
   /// Selects AOM or DOM for evaluation. The DOM weights are computed here,
@@ -129,7 +129,9 @@ TORCH_MODULE(WasConv2d);
 struct Sparsity {
   int64_t transformed_weights = 0, transformed_zeros = 0;
   int64_t conv_weights = 0, conv_zeros = 0;
-  double transformed_rate() const { return transformed_weights ? double(transformed_zeros) / transformed_weights : 0.0; }
+  double transformed_rate() const {
+    return transformed_weights ? double(transformed_zeros) / transformed_weights : 0.0;
+  }
   double conv_rate() const { return conv_weights ? double(conv_zeros) / conv_weights : 0.0; }
 };
 
@@ -172,9 +174,9 @@ class ShadowWeights {
   Policy policy_;
   uint64_t seed_ = 0;
   std::vector<ShadowLayer> layers_;
-  std::vector<WasConv2dImpl*> self_managed_;      // parallel to layers_, null for plain convs
+  std::vector<WasConv2dImpl*> self_managed_;          // parallel to layers_, null for plain convs
   std::vector<CompactableConv2dImpl*> drawn_lazily_;  // parallel to layers_: zoo convs that draw S when they run
-  std::vector<torch::nn::Conv2dImpl*> plain_convs_;  // untouched convolutions (1x1, excluded)
+  std::vector<torch::nn::Conv2dImpl*> plain_convs_;   // untouched convolutions (1x1, excluded)
   Mode mode_;
 };
 

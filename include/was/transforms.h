@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "was/rng.h"
+#include "was/core/rng.h"
 
 namespace was {
 
@@ -63,8 +63,8 @@ struct RotateRange {
 /// gain per layer (unless `gain=off`); and on a `_paper` zoo model only the
 /// layers the released code transforms are transformed.
 struct Policy {
-  std::optional<CropRange> crop;           ///< spec family only
-  std::optional<ResizedCropRange> rcrop;   ///< paper family only
+  std::optional<CropRange> crop;          ///< spec family only
+  std::optional<ResizedCropRange> rcrop;  ///< paper family only
   std::optional<TranslateRange> translate;
   std::optional<RotateRange> rotate;
   Granularity granularity = Granularity::kLayer;
@@ -104,8 +104,8 @@ struct CropWindow {
 struct TransformParams {
   std::optional<CropWindow> crop;
   std::optional<CropWindow> resized_crop;  ///< the window, resized back to the plane (bilinear)
-  int64_t dx = 0;  ///< columns; positive moves content right
-  int64_t dy = 0;  ///< rows; positive moves content down
+  int64_t dx = 0;                          ///< columns; positive moves content right
+  int64_t dy = 0;                          ///< rows; positive moves content down
   std::optional<double> angle_deg;
   bool nearest = false;  ///< the rotation samples the nearest tap instead of interpolating
 
@@ -147,7 +147,6 @@ torch::Tensor apply_dense_plane_transform(const torch::Tensor& weight, const tor
 
 /// Applies known parameters to W: one set for the layer, or one per filter.
 torch::Tensor apply_transform(const torch::Tensor& weight, const TransformParams& params);
-torch::Tensor apply_transform(const torch::Tensor& weight,
-                              const std::vector<TransformParams>& per_filter);
+torch::Tensor apply_transform(const torch::Tensor& weight, const std::vector<TransformParams>& per_filter);
 
 }  // namespace was

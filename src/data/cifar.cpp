@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was::data {
 namespace {
@@ -24,7 +24,6 @@ const char* const kCifar10Hint =
 const char* const kCifar100Hint =
     "unpack the official cifar-100-binary.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and pass its "
     "cifar-100-binary directory as --data-dir";
-
 
 /// One label byte of a record layout: where it sits and how many classes it names.
 struct LabelByte {

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <sstream>
 
-#include "was/error.h"
-#include "was/rng.h"
+#include "was/core/error.h"
+#include "was/core/rng.h"
 
 namespace was::data {
 namespace {
@@ -34,8 +34,8 @@ void Dataset::check(const std::string& what) const {
     throw Error(prefix + "images or labels are missing", hint);
   }
   if (images.scalar_type() != torch::kByte || images.dim() != 4) {
-    throw Error(prefix + "images must be uint8 [N, C, H, W], got " +
-                    std::string(c10::toString(images.scalar_type())) + " " + shape_string(images),
+    throw Error(prefix + "images must be uint8 [N, C, H, W], got " + std::string(c10::toString(images.scalar_type())) +
+                    " " + shape_string(images),
                 hint);
   }
   if (!images.device().is_cpu() || !images.is_contiguous()) {
@@ -50,23 +50,22 @@ void Dataset::check(const std::string& what) const {
                 hint);
   }
   if (labels.size(0) != images.size(0)) {
-    throw Error(prefix + std::to_string(images.size(0)) + " images but " +
-                    std::to_string(labels.size(0)) + " labels",
+    throw Error(prefix + std::to_string(images.size(0)) + " images but " + std::to_string(labels.size(0)) + " labels",
                 hint);
   }
   if (num_classes < 1) {
     throw Error(prefix + "num_classes must be at least 1, got " + std::to_string(num_classes));
   }
   if (!class_names.empty() && static_cast<int64_t>(class_names.size()) != num_classes) {
-    throw Error(prefix + std::to_string(class_names.size()) + " class names for " +
-                std::to_string(num_classes) + " classes");
+    throw Error(prefix + std::to_string(class_names.size()) + " class names for " + std::to_string(num_classes) +
+                " classes");
   }
   if (labels.numel() > 0) {
     const int64_t lo = labels.min().item<int64_t>();
     const int64_t hi = labels.max().item<int64_t>();
     if (lo < 0 || hi >= num_classes) {
-      throw Error(prefix + "labels range over [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                      "], outside [0, " + std::to_string(num_classes) + ")",
+      throw Error(prefix + "labels range over [" + std::to_string(lo) + ", " + std::to_string(hi) + "], outside [0, " +
+                      std::to_string(num_classes) + ")",
                   hint);
     }
   }
@@ -97,7 +96,8 @@ std::pair<Dataset, Dataset> hold_out(const Dataset& data, double fraction, uint6
   std::vector<int64_t> perm(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
   CounterStream rng(seed, StreamDomain::kValidation, 0, 0);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(rng.integer(0, i))]);
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(rng.integer(0, i))]);
   std::vector<int64_t> out_idx(perm.begin(), perm.begin() + held), in_idx(perm.begin() + held, perm.end());
   std::sort(out_idx.begin(), out_idx.end());
   std::sort(in_idx.begin(), in_idx.end());
@@ -151,25 +151,23 @@ Normalization compute_normalization(const Dataset& data) {
   return norm;
 }
 
-torch::Tensor normalize(const torch::Tensor& images_u8, const Normalization& norm,
-                        torch::Device device) {
+torch::Tensor normalize(const torch::Tensor& images_u8, const Normalization& norm, torch::Device device) {
   if (!images_u8.defined() || images_u8.scalar_type() != torch::kByte || images_u8.dim() != 4) {
     throw Error("normalize: images must be uint8 [N, C, H, W]",
                 "pass the raw images of a Dataset, before any conversion");
   }
   const int64_t c = images_u8.size(1);
   if (static_cast<int64_t>(norm.mean.size()) != c || static_cast<int64_t>(norm.std.size()) != c) {
-    throw Error("normalize: images have " + std::to_string(c) +
-                    " channels but the normalisation has " + std::to_string(norm.mean.size()) +
-                    " means and " + std::to_string(norm.std.size()) + " stds",
+    throw Error("normalize: images have " + std::to_string(c) + " channels but the normalisation has " +
+                    std::to_string(norm.mean.size()) + " means and " + std::to_string(norm.std.size()) + " stds",
                 "compute the normalisation from a dataset with the same channels");
   }
   // x' = x * scale + shift with scale = 1/(255 std), shift = -mean/std: one fused op.
   std::vector<float> scale(c), shift(c);
   for (int64_t ch = 0; ch < c; ++ch) {
     if (!(norm.std[ch] > 0.0) || !std::isfinite(norm.std[ch]) || !std::isfinite(norm.mean[ch])) {
-      throw Error("normalize: channel " + std::to_string(ch) + " has std " +
-                      std::to_string(norm.std[ch]) + " and mean " + std::to_string(norm.mean[ch]),
+      throw Error("normalize: channel " + std::to_string(ch) + " has std " + std::to_string(norm.std[ch]) +
+                      " and mean " + std::to_string(norm.mean[ch]),
                   "stds must be positive and finite");
     }
     scale[ch] = static_cast<float>(1.0 / (kPixelScale * norm.std[ch]));

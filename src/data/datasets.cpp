@@ -6,10 +6,10 @@
 #include <cmath>
 #include <filesystem>
 
+#include "was/core/error.h"
+#include "was/core/rng.h"
 #include "was/data/idx.h"
 #include "was/data/image_folder.h"
-#include "was/error.h"
-#include "was/rng.h"
 
 namespace was::data {
 namespace {
@@ -27,9 +27,8 @@ const char* const kFashionMnistHint =
     "directory with the four *-idx?-ubyte[.gz] files";
 
 const std::vector<std::string>& fashion_mnist_classes() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
-                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
-                                                 "Bag",         "Ankle boot"};
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   return names;
 }
 
@@ -40,8 +39,8 @@ std::string find_idx_file(const fs::path& dir, const std::string& base) {
   if (fs::is_regular_file(gz, ec)) return gz.string();
   const fs::path raw = dir / base;
   if (fs::is_regular_file(raw, ec)) return raw.string();
-  throw Error("dataset directory '" + dir.string() + "' has neither '" + gz.filename().string() +
-                  "' nor '" + raw.filename().string() + "'",
+  throw Error("dataset directory '" + dir.string() + "' has neither '" + gz.filename().string() + "' nor '" +
+                  raw.filename().string() + "'",
               kFashionMnistHint);
 }
 
@@ -52,17 +51,16 @@ Dataset load_idx_pair(const fs::path& dir, const std::string& prefix, const std:
   data.images = read_idx_images(images_path);
   data.labels = read_idx_labels(labels_path);
   if (data.images.size(0) != data.labels.size(0)) {
-    throw Error("'" + images_path + "' holds " + std::to_string(data.images.size(0)) +
-                    " images but '" + labels_path + "' holds " +
-                    std::to_string(data.labels.size(0)) + " labels",
+    throw Error("'" + images_path + "' holds " + std::to_string(data.images.size(0)) + " images but '" + labels_path +
+                    "' holds " + std::to_string(data.labels.size(0)) + " labels",
                 "the two files must come from the same release; re-install the data set");
   }
   data.num_classes = kFashionMnistClasses;
   data.class_names = fashion_mnist_classes();
   const int64_t max_label = data.labels.numel() > 0 ? data.labels.max().item<int64_t>() : 0;
   if (max_label >= kFashionMnistClasses) {
-    throw Error("'" + labels_path + "' holds label " + std::to_string(max_label) +
-                    ", but Fashion-MNIST has " + std::to_string(kFashionMnistClasses) + " classes",
+    throw Error("'" + labels_path + "' holds label " + std::to_string(max_label) + ", but Fashion-MNIST has " +
+                    std::to_string(kFashionMnistClasses) + " classes",
                 "is this a Fashion-MNIST label file?");
   }
   data.check(what);
@@ -70,8 +68,7 @@ Dataset load_idx_pair(const fs::path& dir, const std::string& prefix, const std:
 }
 
 void check_synthetic(const SyntheticOptions& o) {
-  const std::string hint =
-      "choose a positive size, 2..1000 classes, 1..64 channels and 4..1024 pixels";
+  const std::string hint = "choose a positive size, 2..1000 classes, 1..64 channels and 4..1024 pixels";
   auto require = [&](bool ok, const std::string& what) {
     if (!ok) throw Error("synthetic data set: " + what, hint);
   };
@@ -79,8 +76,7 @@ void check_synthetic(const SyntheticOptions& o) {
   require(o.test_size >= 1, "test_size must be >= 1, got " + std::to_string(o.test_size));
   require(o.num_classes >= 2 && o.num_classes <= 1000,
           "num_classes must be in [2, 1000], got " + std::to_string(o.num_classes));
-  require(o.channels >= 1 && o.channels <= 64,
-          "channels must be in [1, 64], got " + std::to_string(o.channels));
+  require(o.channels >= 1 && o.channels <= 64, "channels must be in [1, 64], got " + std::to_string(o.channels));
   require(o.image_size >= 4 && o.image_size <= 1024,
           "image_size must be in [4, 1024], got " + std::to_string(o.image_size));
 }
@@ -106,7 +102,7 @@ Dataset render_synthetic(const SyntheticOptions& o, uint64_t part, int64_t count
   const double ring = 0.22 * size;  // distance of a class bar's centre from the middle
   const double half_length = 0.22 * size;
   const double half_width = std::max(0.06 * size, 0.75);
-  const double jitter = 0.12 * size;                                       // pixels
+  const double jitter = 0.12 * size;                                        // pixels
   const double angle_jitter = 0.5 * M_PI / static_cast<double>(k_classes);  // half the gap
   const double noise = 0.2;
 
@@ -127,30 +123,26 @@ Dataset render_synthetic(const SyntheticOptions& o, uint64_t part, int64_t count
       // Class k: a bar at angle pi*k/K whose centre sits on a ring at 2*pi*k/K,
       // so neighbouring classes differ in both orientation and position.
       const double phi = 2.0 * M_PI * static_cast<double>(k) / static_cast<double>(k_classes);
-      const double theta = M_PI * static_cast<double>(k) / static_cast<double>(k_classes) +
-                           rng.uniform(-angle_jitter, angle_jitter);
+      const double theta =
+          M_PI * static_cast<double>(k) / static_cast<double>(k_classes) + rng.uniform(-angle_jitter, angle_jitter);
       const double cx = centre + ring * std::cos(phi) + rng.uniform(-jitter, jitter);
       const double cy = centre + ring * std::sin(phi) + rng.uniform(-jitter, jitter);
       const double amplitude = rng.uniform(0.4, 1.0);
       const double ux = std::cos(theta), uy = std::sin(theta);
       // A fainter grey bar anywhere, at any angle: clutter that carries no label.
       const double clutter_angle = rng.uniform(0.0, M_PI);
-      const double clutter_x = rng.uniform(0.0, size - 1.0),
-                   clutter_y = rng.uniform(0.0, size - 1.0);
+      const double clutter_x = rng.uniform(0.0, size - 1.0), clutter_y = rng.uniform(0.0, size - 1.0);
       const double clutter_amplitude = rng.uniform(0.2, 0.6);
       const double vx = std::cos(clutter_angle), vy = std::sin(clutter_angle);
       const double background = rng.uniform(0.0, 0.25);
       uint8_t* out = pixels + i * c * s * s;
       for (int64_t ch = 0; ch < c; ++ch) {
-        const double tint =
-            c == 1 ? 1.0 : 0.65 + 0.35 * std::cos(phi + 2.0 * M_PI * static_cast<double>(ch) / c);
+        const double tint = c == 1 ? 1.0 : 0.65 + 0.35 * std::cos(phi + 2.0 * M_PI * static_cast<double>(ch) / c);
         for (int64_t y = 0; y < s; ++y) {
           for (int64_t x = 0; x < s; ++x) {
             const double px = static_cast<double>(x), py = static_cast<double>(y);
-            double v = background +
-                       amplitude * tint * bar(px - cx, py - cy, ux, uy, half_length, half_width) +
-                       clutter_amplitude * bar(px - clutter_x, py - clutter_y, vx, vy,
-                                               0.5 * half_length, half_width) +
+            double v = background + amplitude * tint * bar(px - cx, py - cy, ux, uy, half_length, half_width) +
+                       clutter_amplitude * bar(px - clutter_x, py - clutter_y, vx, vy, 0.5 * half_length, half_width) +
                        rng.uniform(-noise, noise);
             v = std::clamp(v, 0.0, 1.0);
             *out++ = static_cast<uint8_t>(std::floor(v * 255.0 + 0.5));
@@ -237,8 +229,7 @@ Split load_dataset(const std::string& name, const std::string& dir, const Datase
   throw Error("unknown data set '" + name + "'", "known data sets: " + list);
 }
 
-Split load_dataset(const std::string& name, const std::string& dir,
-                   const SyntheticOptions& synthetic) {
+Split load_dataset(const std::string& name, const std::string& dir, const SyntheticOptions& synthetic) {
   DatasetOptions options;
   options.synthetic = synthetic;
   return load_dataset(name, dir, options);

@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was::data {
 namespace {
@@ -42,7 +42,6 @@ struct GzCloser {
 };
 using GzHandle = std::unique_ptr<gzFile_s, GzCloser>;
 
-
 uint32_t read_be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
@@ -65,9 +64,9 @@ GzHandle open_for_reading(const std::string& path) {
   errno = 0;
   GzHandle f(gzopen(path.c_str(), "rb"));
   if (!f) {
-    throw Error("cannot open IDX file " + in_quotes(path) + ": " +
-                    (errno != 0 ? std::strerror(errno) : "out of memory"),
-                "check the file's permissions");
+    throw Error(
+        "cannot open IDX file " + in_quotes(path) + ": " + (errno != 0 ? std::strerror(errno) : "out of memory"),
+        "check the file's permissions");
   }
   return f;
 }
@@ -82,8 +81,7 @@ int64_t read_some(gzFile f, void* buf, int64_t len, const std::string& path) {
     if (n < 0) {
       int code = 0;
       const char* msg = gzerror(f, &code);
-      throw Error("cannot read IDX file " + in_quotes(path) + ": " + (msg ? msg : "read error"),
-                  kCorruptHint);
+      throw Error("cannot read IDX file " + in_quotes(path) + ": " + (msg ? msg : "read error"), kCorruptHint);
     }
     if (n == 0) break;
     got += n;
@@ -93,8 +91,7 @@ int64_t read_some(gzFile f, void* buf, int64_t len, const std::string& path) {
 
 /// Reads exactly `len` bytes at byte `offset` of the (decompressed) file, or
 /// throws a truncation error stating the expected (and, if known, actual) size.
-void read_exact(gzFile f, void* buf, int64_t len, int64_t offset, const std::string& path,
-                const char* part) {
+void read_exact(gzFile f, void* buf, int64_t len, int64_t offset, const std::string& path, const char* part) {
   const int64_t got = read_some(f, buf, len, path);
   if (got < len) {
     int code = 0;
@@ -103,13 +100,12 @@ void read_exact(gzFile f, void* buf, int64_t len, int64_t offset, const std::str
     // zlib reports a gzip stream cut short as Z_BUF_ERROR, and then cannot say
     // how many bytes the last read produced: report no count rather than a wrong one.
     if (code == Z_BUF_ERROR) {
-      throw Error("IDX file " + in_quotes(path) +
-                      " is truncated: its gzip stream ends before the expected " + expected,
+      throw Error("IDX file " + in_quotes(path) + " is truncated: its gzip stream ends before the expected " + expected,
                   kCorruptHint);
     }
-    throw Error("IDX file " + in_quotes(path) + " is truncated: expected " + expected + ", got " +
-                    std::to_string(offset + got),
-                kCorruptHint);
+    throw Error(
+        "IDX file " + in_quotes(path) + " is truncated: expected " + expected + ", got " + std::to_string(offset + got),
+        kCorruptHint);
   }
 }
 
@@ -130,9 +126,8 @@ void expect_end(gzFile f, const std::string& path, int64_t expected) {
 
 void check_magic(uint32_t found, uint32_t expected, const std::string& path, const char* kind) {
   if (found != expected) {
-    throw Error("IDX file " + in_quotes(path) + " has the wrong magic number: found " +
-                    std::to_string(found) + ", expected " + std::to_string(expected) + " (" + kind +
-                    ")",
+    throw Error("IDX file " + in_quotes(path) + " has the wrong magic number: found " + std::to_string(found) +
+                    ", expected " + std::to_string(expected) + " (" + kind + ")",
                 "is this the right file? image files are *-images-idx3-ubyte[.gz], label files "
                 "*-labels-idx1-ubyte[.gz]");
   }
@@ -140,15 +135,15 @@ void check_magic(uint32_t found, uint32_t expected, const std::string& path, con
 
 void check_dim(int64_t value, int64_t max, const std::string& path, const char* name) {
   if (value < 1 || value > max) {
-    throw Error("IDX file " + in_quotes(path) + " declares an implausible " + name + " of " +
-                    std::to_string(value) + " (allowed 1.." + std::to_string(max) + ")",
+    throw Error("IDX file " + in_quotes(path) + " declares an implausible " + name + " of " + std::to_string(value) +
+                    " (allowed 1.." + std::to_string(max) + ")",
                 kCorruptHint);
   }
 }
 
 /// Writes `header` then `payload` to `path` through a temporary file.
-void write_file(const std::string& path, const std::vector<unsigned char>& header,
-                const torch::Tensor& payload_u8, bool gzip) {
+void write_file(const std::string& path, const std::vector<unsigned char>& header, const torch::Tensor& payload_u8,
+                bool gzip) {
   const std::string tmp = path + ".tmp";
   // "T": zlib writes the bytes as they are, no gzip wrapper.
   GzHandle f(gzopen(tmp.c_str(), gzip ? "wb6" : "wbT"));
@@ -193,8 +188,7 @@ torch::Tensor read_idx_images(const std::string& path) {
   // The magic first, so a label file given as images reports the mix-up.
   read_exact(f.get(), header.data(), kMagicBytes, 0, path, "the magic number");
   check_magic(read_be32(header.data()), kIdxImagesMagic, path, "uint8 images, 3 dimensions");
-  read_exact(f.get(), header.data() + kMagicBytes, kImagesHeaderBytes - kMagicBytes, kMagicBytes,
-             path, "the header");
+  read_exact(f.get(), header.data() + kMagicBytes, kImagesHeaderBytes - kMagicBytes, kMagicBytes, path, "the header");
   const int64_t n = read_be32(header.data() + kMagicBytes);
   const int64_t rows = read_be32(header.data() + kMagicBytes + kDimBytes);
   const int64_t cols = read_be32(header.data() + kMagicBytes + 2 * kDimBytes);
@@ -204,14 +198,12 @@ torch::Tensor read_idx_images(const std::string& path) {
   const int64_t payload = n * rows * cols;
   if (payload > kMaxPayloadBytes) {
     throw Error("IDX file " + in_quotes(path) + " declares " + std::to_string(n) + " images of " +
-                    std::to_string(rows) + "x" + std::to_string(cols) +
-                    ", more than the reader's limit of " + std::to_string(kMaxPayloadBytes) +
-                    " bytes",
+                    std::to_string(rows) + "x" + std::to_string(cols) + ", more than the reader's limit of " +
+                    std::to_string(kMaxPayloadBytes) + " bytes",
                 kCorruptHint);
   }
   torch::Tensor images = torch::empty({n, 1, rows, cols}, torch::kByte);
-  read_exact(f.get(), images.data_ptr<uint8_t>(), payload, kImagesHeaderBytes, path,
-             "header and pixels");
+  read_exact(f.get(), images.data_ptr<uint8_t>(), payload, kImagesHeaderBytes, path, "header and pixels");
   expect_end(f.get(), path, kImagesHeaderBytes + payload);
   return images;
 }
@@ -221,8 +213,7 @@ torch::Tensor read_idx_labels(const std::string& path) {
   std::array<unsigned char, kLabelsHeaderBytes> header{};
   read_exact(f.get(), header.data(), kMagicBytes, 0, path, "the magic number");
   check_magic(read_be32(header.data()), kIdxLabelsMagic, path, "uint8 labels, 1 dimension");
-  read_exact(f.get(), header.data() + kMagicBytes, kLabelsHeaderBytes - kMagicBytes, kMagicBytes,
-             path, "the header");
+  read_exact(f.get(), header.data() + kMagicBytes, kLabelsHeaderBytes - kMagicBytes, kMagicBytes, path, "the header");
   const int64_t n = read_be32(header.data() + kMagicBytes);
   check_dim(n, kMaxCount, path, "label count");
   torch::Tensor raw = torch::empty({n}, torch::kByte);
@@ -234,9 +225,8 @@ torch::Tensor read_idx_labels(const std::string& path) {
 void write_idx_images(const std::string& path, const torch::Tensor& images, bool gzip) {
   if (!images.defined() || images.scalar_type() != torch::kByte ||
       !(images.dim() == 3 || (images.dim() == 4 && images.size(1) == 1))) {
-    throw Error(
-        "write_idx_images(" + in_quotes(path) + "): images must be uint8 [N, 1, H, W] or [N, H, W]",
-        "IDX holds one grey channel of uint8 pixels");
+    throw Error("write_idx_images(" + in_quotes(path) + "): images must be uint8 [N, 1, H, W] or [N, H, W]",
+                "IDX holds one grey channel of uint8 pixels");
   }
   const torch::Tensor x = images.dim() == 4 ? images.squeeze(1) : images;
   std::vector<unsigned char> header(kImagesHeaderBytes);
@@ -254,8 +244,7 @@ void write_idx_labels(const std::string& path, const torch::Tensor& labels, bool
   if (!labels.defined() || labels.dim() != 1 || !c10::isIntegralType(labels.scalar_type(), false)) {
     throw Error("write_idx_labels(" + in_quotes(path) + "): labels must be an integer tensor [N]");
   }
-  if (labels.numel() > 0 &&
-      (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() > 255)) {
+  if (labels.numel() > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() > 255)) {
     throw Error("write_idx_labels(" + in_quotes(path) + "): labels must lie in [0, 255]",
                 "IDX stores one byte per label");
   }

@@ -21,8 +21,8 @@
 #include <fstream>
 #include <memory>
 
-#include "was/error.h"
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
+#include "was/core/error.h"
 
 namespace was::data {
 namespace {
@@ -34,7 +34,6 @@ constexpr uint8_t kJpegMagic[] = {0xFF, 0xD8, 0xFF};
 constexpr uint8_t kPngMagic[] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
 constexpr size_t kPngMessageBytes = 256;
 const char* const kDamagedHint = "the file is damaged or truncated: re-create it, or remove it from the folder";
-
 
 bool starts_with(const uint8_t* data, size_t size, const uint8_t* magic, size_t magic_size) {
   return size >= magic_size && std::memcmp(data, magic, magic_size) == 0;

@@ -9,8 +9,8 @@
 #include <optional>
 #include <thread>
 
+#include "was/core/error.h"
 #include "was/data/image.h"
-#include "was/error.h"
 
 namespace was::data {
 namespace {
@@ -23,7 +23,6 @@ const char* const kLayoutHint =
     "an image folder holds one subfolder per class with its images, ROOT/<class>/<image>.jpg|.jpeg|.png; "
     "for training, ROOT/train/<class>/... and ROOT/test/<class>/...";
 const char* const kResizeHint = "pass --image-size N (ImageFolderOptions::image_size) to resize every image to N x N";
-
 
 bool is_hidden(const fs::path& p) {
   const std::string name = p.filename().string();

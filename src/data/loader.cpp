@@ -4,8 +4,8 @@
 #include <numeric>
 #include <utility>
 
-#include "was/error.h"
-#include "was/rng.h"
+#include "was/core/error.h"
+#include "was/core/rng.h"
 
 namespace was::data {
 
@@ -74,14 +74,13 @@ BatchLoader::BatchLoader(const Dataset& data, Normalization norm, int64_t batch_
       device_(device),
       augmentation_(augmentation) {
   if (batch_size < 1) {
-    throw Error("batch size must be at least 1, got " + std::to_string(batch_size),
-                "pass a positive --batch-size");
+    throw Error("batch size must be at least 1, got " + std::to_string(batch_size), "pass a positive --batch-size");
   }
   data.check("batch loader");
   if (static_cast<int64_t>(norm_.mean.size()) != data.channels() ||
       static_cast<int64_t>(norm_.std.size()) != data.channels()) {
-    throw Error("batch loader: the normalisation has " + std::to_string(norm_.mean.size()) +
-                    " channels, the images " + std::to_string(data.channels()),
+    throw Error("batch loader: the normalisation has " + std::to_string(norm_.mean.size()) + " channels, the images " +
+                    std::to_string(data.channels()),
                 "use the normalisation of the same data set");
   }
   if (augmentation_.pad < 0 || augmentation_.pad >= std::min(data.height(), data.width())) {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "was/error.h"
-#include "was/rng.h"
+#include "was/core/error.h"
+#include "was/core/rng.h"
 
 namespace was::data {
 namespace {
@@ -31,15 +31,22 @@ std::string format(double v) {
 TestAugmentation TestAugmentation::parse(const std::string& kind, const std::string& range) {
   const std::string spec = kind + "=" + range;
   TestAugmentation t;
-  if (kind == "rotate") t.kind = Kind::kRotate;
-  else if (kind == "translate") t.kind = Kind::kTranslate;
-  else if (kind == "crop") t.kind = Kind::kCrop;
+  if (kind == "rotate")
+    t.kind = Kind::kRotate;
+  else if (kind == "translate")
+    t.kind = Kind::kTranslate;
+  else if (kind == "crop")
+    t.kind = Kind::kCrop;
   else
-    throw Error("unknown test-time augmentation '" + kind + "'", "use rotate=amin:amax, translate=fx:fy or crop=smin:smax");
+    throw Error("unknown test-time augmentation '" + kind + "'",
+                "use rotate=amin:amax, translate=fx:fy or crop=smin:smax");
   const auto colon = range.find(':');
   if (colon == std::string::npos)
-    throw Error("test-time augmentation '" + spec + "' needs a range a:b", "e.g. " + kind + "=" +
-                (t.kind == Kind::kRotate ? "0:45" : t.kind == Kind::kTranslate ? "0.1:0.1" : "0.5:1"));
+    throw Error("test-time augmentation '" + spec + "' needs a range a:b",
+                "e.g. " + kind + "=" +
+                    (t.kind == Kind::kRotate      ? "0:45"
+                     : t.kind == Kind::kTranslate ? "0.1:0.1"
+                                                  : "0.5:1"));
   t.lo = parse_number(range.substr(0, colon), spec);
   t.hi = parse_number(range.substr(colon + 1), spec);
   switch (t.kind) {
@@ -68,9 +75,12 @@ TestAugmentation TestAugmentation::parse(const std::string& spec) {
 
 std::string TestAugmentation::kind_name() const {
   switch (kind) {
-    case Kind::kRotate: return "rotate";
-    case Kind::kTranslate: return "translate";
-    case Kind::kCrop: return "crop";
+    case Kind::kRotate:
+      return "rotate";
+    case Kind::kTranslate:
+      return "translate";
+    case Kind::kCrop:
+      return "crop";
   }
   return "?";
 }
@@ -79,9 +89,12 @@ std::string TestAugmentation::to_string() const { return kind_name() + "=" + for
 
 double TestAugmentation::strength() const {
   switch (kind) {
-    case Kind::kRotate: return std::max(std::abs(lo), std::abs(hi));
-    case Kind::kTranslate: return std::max(lo, hi);
-    case Kind::kCrop: return 1.0 - lo;
+    case Kind::kRotate:
+      return std::max(std::abs(lo), std::abs(hi));
+    case Kind::kTranslate:
+      return std::max(lo, hi);
+    case Kind::kCrop:
+      return 1.0 - lo;
   }
   return 0.0;
 }
@@ -139,9 +152,9 @@ torch::Tensor apply_test_augmentation(const torch::Tensor& images_u8, const Test
       const auto gx = w > 1 ? src_x / (double(w - 1) / 2) : src_x;
       const auto gy = h > 1 ? src_y / (double(h - 1) / 2) : src_y;
       const auto grid = torch::stack({gx, gy}, 3).to(torch::kFloat).to(images_u8.device());
-      const auto out = F::grid_sample(images_u8.to(torch::kFloat), grid,
-                                      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros)
-                                          .align_corners(true));
+      const auto out = F::grid_sample(
+          images_u8.to(torch::kFloat), grid,
+          F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(true));
       return to_u8(out);
     }
     case TestAugmentation::Kind::kTranslate: {
@@ -164,11 +177,9 @@ torch::Tensor apply_test_augmentation(const torch::Tensor& images_u8, const Test
         if (p.crop_h < 1 || p.crop_w < 1 || p.y0 < 0 || p.x0 < 0 || p.y0 + p.crop_h > h || p.x0 + p.crop_w > w)
           throw Error("apply_test_augmentation: crop window of image " + std::to_string(i) + " outside the image");
         const auto window = images_u8[i].slice(1, p.y0, p.y0 + p.crop_h).slice(2, p.x0, p.x0 + p.crop_w);
-        const auto resized = F::interpolate(window.unsqueeze(0).to(torch::kFloat),
-                                            F::InterpolateFuncOptions()
-                                                .size(std::vector<int64_t>{h, w})
-                                                .mode(torch::kBilinear)
-                                                .align_corners(false));
+        const auto resized = F::interpolate(
+            window.unsqueeze(0).to(torch::kFloat),
+            F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
         out[i].copy_(to_u8(resized[0]));
       }
       return out;

@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <map>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was::distributed {
 namespace {
@@ -23,7 +23,8 @@ int64_t env_integer(const char* name, int64_t fallback) {
   if (v == nullptr || *v == '\0') return fallback;
   char* end = nullptr;
   const long long x = std::strtoll(v, &end, 10);
-  if (end == v || *end != '\0') throw Error(std::string("environment variable ") + name + "='" + v + "' is not an integer");
+  if (end == v || *end != '\0')
+    throw Error(std::string("environment variable ") + name + "='" + v + "' is not an integer");
   return x;
 }
 

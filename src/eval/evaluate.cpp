@@ -5,7 +5,7 @@
 #include <mutex>
 #include <optional>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was {
 

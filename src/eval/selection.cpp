@@ -3,8 +3,8 @@
 namespace was {
 
 const std::vector<std::string>& evaluation_curves() {
-  static const std::vector<std::string> curves = {"aom",       "dom",       "sdom",      "aom_paper",
-                                                          "dom_paper", "sdom_paper", "aom_bn",    "dom_bn"};
+  static const std::vector<std::string> curves = {"aom",       "dom",        "sdom",   "aom_paper",
+                                                  "dom_paper", "sdom_paper", "aom_bn", "dom_bn"};
   return curves;
 }
 

@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "was/error.h"
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
+#include "was/core/error.h"
 
 namespace was {
 namespace fs = std::filesystem;
@@ -19,14 +19,14 @@ std::string hint_for(const std::string& path) {
 torch::serialize::InputArchive open_archive(const std::string& path, torch::Device device) {
   if (!fs::exists(path)) throw Error("checkpoint '" + path + "' does not exist", hint_for(path));
   if (fs::is_directory(path)) {
-    throw Error("checkpoint '" + path + "' is a directory", "pass the file, e.g. " + (fs::path(path) / "last.pt").string());
+    throw Error("checkpoint '" + path + "' is a directory",
+                "pass the file, e.g. " + (fs::path(path) / "last.pt").string());
   }
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path, device);
   } catch (const std::exception&) {
-    throw Error("checkpoint '" + path + "' is not a readable checkpoint (truncated or corrupt file?)",
-                hint_for(path));
+    throw Error("checkpoint '" + path + "' is not a readable checkpoint (truncated or corrupt file?)", hint_for(path));
   }
   return archive;
 }
@@ -158,7 +158,8 @@ Checkpoint load_checkpoint(const std::string& path, torch::Device device) {
   // LibTorch's Module::load adopts whatever shape it reads: record the
   // expected shapes first and compare after.
   std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
-  for (const auto& p : ckpt.network->module().named_parameters()) expected.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& p : ckpt.network->module().named_parameters())
+    expected.emplace_back(p.key(), p.value().sizes().vec());
   for (const auto& b : ckpt.network->module().named_buffers()) expected.emplace_back(b.key(), b.value().sizes().vec());
   try {
     torch::serialize::InputArchive model_archive;

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <set>
 
-#include "was/error.h"
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
+#include "was/core/error.h"
 #include "was/nn/compact.h"
 
 namespace was {
@@ -154,9 +154,9 @@ InferenceModel load_inference(const std::string& path, torch::Device device, boo
     throw Error("inference file '" + path + "' has incomplete metadata: " + e.what(), hint(path));
   }
   if (expect_mode && !(*expect_mode == im.mode))
-    throw Error("inference file '" + path + "' holds mode " + im.mode.key() + ", not the requested " +
-                    expect_mode->key(),
-                "export the mode you want, or drop the mode option");
+    throw Error(
+        "inference file '" + path + "' holds mode " + im.mode.key() + ", not the requested " + expect_mode->key(),
+        "export the mode you want, or drop the mode option");
 
   im.net = models::create_model(im.model);
   auto params = im.net->named_parameters();

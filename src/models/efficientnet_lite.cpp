@@ -108,7 +108,7 @@ torch::Tensor EfficientNetLiteImpl::forward(torch::Tensor x) {
   x = relu6_bf16_safe(head_bn(head(x)));                 // N x 1280 x 2 x 2
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);  // N x 1280
   if (!dropout.is_empty()) x = dropout(x);
-  return fc(x);                                          // N x classes
+  return fc(x);  // N x classes
 }
 
 }  // namespace was::models

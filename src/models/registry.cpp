@@ -2,8 +2,7 @@
 #include <mutex>
 #include <set>
 
-#include "was/error.h"
-#include "was/nn/compact.h"
+#include "was/core/error.h"
 #include "was/models/classifier.h"
 #include "was/models/efficientnet_lite.h"
 #include "was/models/googlenet.h"
@@ -11,6 +10,7 @@
 #include "was/models/resnet.h"
 #include "was/models/small_cnn.h"
 #include "was/models/vgg.h"
+#include "was/nn/compact.h"
 
 namespace was::models {
 namespace {
@@ -43,8 +43,8 @@ void register_released_code_models(std::map<std::string, ModelFactory>& factorie
   // the first conv of each of the first four stages stays plain (9 of 13).
   factories["vgg16_paper"] = released(
       [](const ModelConfig& c) {
-        return std::make_shared<VggImpl>(
-            vgg16_widths(), c, VggOptions().classifier_hidden(4096).conv_bias(true).torchvision_init(false));
+        return std::make_shared<VggImpl>(vgg16_widths(), c,
+                                         VggOptions().classifier_hidden(4096).conv_bias(true).torchvision_init(false));
       },
       [](const std::string& name) {
         static const std::set<std::string> plain = {"features.0", "features.7", "features.14", "features.24"};
@@ -78,8 +78,7 @@ void register_released_code_models(std::map<std::string, ModelFactory>& factorie
       depthwise);
   factories["efficientnet_lite0_paper"] = released(
       [](const ModelConfig& c) {
-        return std::make_shared<EfficientNetLiteImpl>(
-            c, EfficientNetLiteOptions::imagenet().released_code(true));
+        return std::make_shared<EfficientNetLiteImpl>(c, EfficientNetLiteOptions::imagenet().released_code(true));
       },
       depthwise);
 }

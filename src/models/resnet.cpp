@@ -91,7 +91,8 @@ torch::Tensor CifarResNetImpl::BlockImpl::forward(torch::Tensor x) {
   out = bn2(conv2(out));
   // Option A: subsample, and zero channels for the wider output.
   auto shortcut = stride == 1 ? x : x.slice(2, 0, c10::nullopt, stride).slice(3, 0, c10::nullopt, stride);
-  if (pad_channels > 0) shortcut = torch::constant_pad_nd(shortcut, {0, 0, 0, 0, pad_channels / 2, pad_channels - pad_channels / 2});
+  if (pad_channels > 0)
+    shortcut = torch::constant_pad_nd(shortcut, {0, 0, 0, 0, pad_channels / 2, pad_channels - pad_channels / 2});
   return torch::relu(out + shortcut);
 }
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was::models {
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <sstream>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was {
 namespace {
@@ -151,8 +151,9 @@ namespace {
 // 5x5 depthwise layers at 1x1): the zeros are added first, then the crop
 // slices what remains, which constant_pad_nd refuses to do in one step.
 torch::Tensor pad_or_crop(const torch::Tensor& input, int64_t left, int64_t right, int64_t top, int64_t bottom) {
-  auto out = torch::constant_pad_nd(input, {std::max<int64_t>(left, 0), std::max<int64_t>(right, 0),
-                                            std::max<int64_t>(top, 0), std::max<int64_t>(bottom, 0)},
+  auto out = torch::constant_pad_nd(input,
+                                    {std::max<int64_t>(left, 0), std::max<int64_t>(right, 0), std::max<int64_t>(top, 0),
+                                     std::max<int64_t>(bottom, 0)},
                                     0);
   const int64_t crop_top = std::max<int64_t>(-top, 0), crop_bottom = std::max<int64_t>(-bottom, 0);
   const int64_t crop_left = std::max<int64_t>(-left, 0), crop_right = std::max<int64_t>(-right, 0);
@@ -172,7 +173,8 @@ torch::Tensor run_asymmetric_part(const ConvPart& part, const torch::nn::Conv2dI
   const int64_t left = part.pad[0], right = part.pad[1], top = part.pad[2], bottom = part.pad[3];
   const int64_t ph = std::max<int64_t>({top, bottom, 0}), pw = std::max<int64_t>({left, right, 0});
   const int64_t h = input.size(2), w = input.size(3);
-  const int64_t eh = (*o.dilation())[0] * (part.weight.size(2) - 1) + 1, ew = (*o.dilation())[1] * (part.weight.size(3) - 1) + 1;
+  const int64_t eh = (*o.dilation())[0] * (part.weight.size(2) - 1) + 1,
+                ew = (*o.dilation())[1] * (part.weight.size(3) - 1) + 1;
   const int64_t out_h = (h + top + bottom - eh) / sh + 1, out_w = (w + left + right - ew) / sw + 1;
   const int64_t full_h = (h + 2 * ph - eh) / sh + 1, full_w = (w + 2 * pw - ew) / sw + 1;
   const bool aligned = (ph - top) % sh == 0 && (pw - left) % sw == 0;
@@ -220,8 +222,8 @@ torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& 
       plan.parts[0].weight.size(3) == 1)
     return run_depthwise_1x1(plan.parts[0], conv, input);
   for (const auto& part : plan.parts) {
-    const bool symmetric = part.pad[0] == part.pad[1] && part.pad[2] == part.pad[3] && part.pad[0] >= 0 &&
-                           part.pad[2] >= 0;
+    const bool symmetric =
+        part.pad[0] == part.pad[1] && part.pad[2] == part.pad[3] && part.pad[0] >= 0 && part.pad[2] >= 0;
     if (symmetric) {  // the convolution pads by itself, no copy
       outputs.push_back(torch::conv2d(input, part.weight, part.bias, *o.stride(),
                                       torch::IntArrayRef{part.pad[2], part.pad[0]}, *o.dilation(), o.groups()));
@@ -240,8 +242,8 @@ torch::Tensor CompactableConv2dImpl::forward(const torch::Tensor& input) {
 
 void CompactableConv2dImpl::pretty_print(std::ostream& stream) const {
   stream << "was::CompactableConv2d(" << options.in_channels() << ", " << options.out_channels()
-         << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride() << ", groups=" << options.groups()
-         << (plan_ ? ", compact " + plan_->describe() : "") << ")";
+         << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride()
+         << ", groups=" << options.groups() << (plan_ ? ", compact " + plan_->describe() : "") << ")";
 }
 
 FoldableBatchNorm2dImpl::FoldableBatchNorm2dImpl(const torch::nn::BatchNormOptions& options) : options(options) {

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "was/core/error.h"
 #include "was/data/datasets.h"
 #include "was/data/loader.h"
-#include "was/error.h"
 #include "was/eval/evaluate.h"
 #include "was/run/run_data.h"
 #include "was/train/trainer.h"
@@ -40,8 +40,10 @@ std::string profile_name(const DomSearchSpec& spec, const DomObjective& o, size_
 DomObjective DomObjective::parse(const std::string& text) {
   DomObjective o;
   o.text = text;
-  if (text == "macs") o.kind = Kind::kMacs;
-  else if (text == "accuracy") o.kind = Kind::kAccuracy;
+  if (text == "macs")
+    o.kind = Kind::kMacs;
+  else if (text == "accuracy")
+    o.kind = Kind::kAccuracy;
   else if (text.rfind("robust:", 0) == 0) {
     o.kind = Kind::kRobust;
     o.augmentation = data::TestAugmentation::parse(text.substr(7));
@@ -91,7 +93,8 @@ DomSearchResult search_dom(Checkpoint& ckpt, const DomSearchSpec& spec, const st
 
   // AOM's validation top-1 is the reference of the macs objective.
   if (!net.batchnorm().has("aom"))
-    reestimate_batchnorm_after_training(net, Mode::aom(), data.train, state.normalization, state.seed, bn_batches, device);
+    reestimate_batchnorm_after_training(net, Mode::aom(), data.train, state.normalization, state.seed, bn_batches,
+                                        device);
   result.aom_val_top1 = evaluate(net, clean, Mode::aom()).top1();
   result.aom_macs = net.macs(Mode::aom()).total();
   result.batchnorm_before = net.batchnorm().keys();
@@ -129,7 +132,8 @@ DomSearchResult search_dom(Checkpoint& ckpt, const DomSearchSpec& spec, const st
   }
   std::stable_sort(eligible.begin(), eligible.end(), [&](size_t xi, size_t yi) {
     const auto &x = cands[xi], &y = cands[yi];
-    if (objective.kind == DomObjective::Kind::kMacs) return x.macs != y.macs ? x.macs < y.macs : x.val_top1 > y.val_top1;
+    if (objective.kind == DomObjective::Kind::kMacs)
+      return x.macs != y.macs ? x.macs < y.macs : x.val_top1 > y.val_top1;
     return x.val_top1 != y.val_top1 ? x.val_top1 > y.val_top1 : x.macs < y.macs;
   });
   for (size_t i = 0; i < size_t(spec.keep) && i < eligible.size(); ++i) {
@@ -175,9 +179,9 @@ void store_dom_profiles(Checkpoint& ckpt, const DomSearchSpec& spec, const DomSe
 
   // The optimiser state travels along, so the run can still be resumed.
   const auto options = TrainOptions::from_json(state.train_options);
-  torch::optim::SGD optimizer(net.module().parameters(), torch::optim::SGDOptions(options.lr)
-                                                             .momentum(options.momentum)
-                                                             .weight_decay(options.weight_decay));
+  torch::optim::SGD optimizer(
+      net.module().parameters(),
+      torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));
   if (ckpt.has_optimizer) ckpt.restore_optimizer(optimizer);
   save_checkpoint(ckpt.path, net, updated, ckpt.has_optimizer ? &optimizer : nullptr);
   ckpt.state = updated;

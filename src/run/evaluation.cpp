@@ -4,8 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "was/core/error.h"
 #include "was/data/loader.h"
-#include "was/error.h"
 #include "was/eval/evaluate.h"
 #include "was/run/run_data.h"
 #include "was/train/trainer.h"
@@ -56,7 +56,8 @@ double std_of(const std::vector<double>& v) {  // sample standard deviation
 }  // namespace
 
 void EvalSpec::validate() const {
-  if (mode != "aom" && mode != "dom" && mode != "both") throw Error("--mode must be aom, dom or both, not '" + mode + "'");
+  if (mode != "aom" && mode != "dom" && mode != "both")
+    throw Error("--mode must be aom, dom or both, not '" + mode + "'");
   if (batch_size < 1) throw Error("--batch-size must be at least 1");
   if (bn_batches < 0) throw Error("--bn-batches must not be negative");
   if (test_subset < 0) throw Error("--test-subset must not be negative");
@@ -71,9 +72,14 @@ void EvalSpec::validate() const {
 nlohmann::json EvalSpec::to_json() const {
   nlohmann::json augs = nlohmann::json::array();
   for (const auto& a : augmentations) augs.push_back(a.to_string());
-  nlohmann::json j = {{"mode", mode},           {"dom_seeds", dom_seeds},   {"ensemble", ensemble},
-          {"robustness", augs},     {"augment_seed", augment_seed}, {"batch_size", batch_size},
-          {"bn_batches", bn_batches}, {"test_subset", test_subset}};
+  nlohmann::json j = {{"mode", mode},
+                      {"dom_seeds", dom_seeds},
+                      {"ensemble", ensemble},
+                      {"robustness", augs},
+                      {"augment_seed", augment_seed},
+                      {"batch_size", batch_size},
+                      {"bn_batches", bn_batches},
+                      {"test_subset", test_subset}};
   // Written only when used, so that older evaluations keep matching their spec.
   if (!dom_profiles.empty()) j["dom_profiles"] = dom_profiles;
   if (stochastic_dom > 0) j["stochastic_dom"] = stochastic_dom;
@@ -86,18 +92,28 @@ EvalSpec EvalSpec::from_json(const nlohmann::json& j) {
   EvalSpec s;
   for (const auto& [key, value] : j.items()) {
     try {
-      if (key == "mode") s.mode = value.get<std::string>();
-      else if (key == "dom_seeds") s.dom_seeds = value.get<std::vector<int64_t>>();
-      else if (key == "dom_profiles") s.dom_profiles = value.get<std::vector<std::string>>();
-      else if (key == "ensemble") s.ensemble = value.get<int64_t>();
+      if (key == "mode")
+        s.mode = value.get<std::string>();
+      else if (key == "dom_seeds")
+        s.dom_seeds = value.get<std::vector<int64_t>>();
+      else if (key == "dom_profiles")
+        s.dom_profiles = value.get<std::vector<std::string>>();
+      else if (key == "ensemble")
+        s.ensemble = value.get<int64_t>();
       else if (key == "robustness")
         for (const auto& a : value) s.augmentations.push_back(data::TestAugmentation::parse(a.get<std::string>()));
-      else if (key == "augment_seed") s.augment_seed = value.get<uint64_t>();
-      else if (key == "batch_size") s.batch_size = value.get<int64_t>();
-      else if (key == "bn_batches") s.bn_batches = value.get<int64_t>();
-      else if (key == "test_subset") s.test_subset = value.get<int64_t>();
-      else if (key == "stochastic_dom") s.stochastic_dom = value.get<int64_t>();
-      else if (key == "paper_eval") s.paper_eval = value.get<bool>();
+      else if (key == "augment_seed")
+        s.augment_seed = value.get<uint64_t>();
+      else if (key == "batch_size")
+        s.batch_size = value.get<int64_t>();
+      else if (key == "bn_batches")
+        s.bn_batches = value.get<int64_t>();
+      else if (key == "test_subset")
+        s.test_subset = value.get<int64_t>();
+      else if (key == "stochastic_dom")
+        s.stochastic_dom = value.get<int64_t>();
+      else if (key == "paper_eval")
+        s.paper_eval = value.get<bool>();
       else
         throw Error("unknown evaluation setting '" + key + "'",
                     "use mode, dom_seeds, ensemble, robustness, augment_seed, batch_size, bn_batches, test_subset, "
@@ -126,7 +142,8 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
 
   const bool has_dom = net.shadow().enabled();
   if (!has_dom && spec.mode == "dom")
-    throw Error("'" + ckpt.path + "' was trained without WAS (policy none): it has no DOM", "evaluate it with --mode aom");
+    throw Error("'" + ckpt.path + "' was trained without WAS (policy none): it has no DOM",
+                "evaluate it with --mode aom");
   std::vector<int64_t> dom_seeds = spec.dom_seeds;
   if (dom_seeds.empty()) dom_seeds.push_back(state.dom_seed);
 
@@ -166,8 +183,8 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
   if (has_dom && spec.stochastic_dom > 0)
     out["stochastic_dom"] = {
         {"running", evaluate_stochastic_dom(net, test, spec.stochastic_dom, Normalisation::kRunning).to_json()},
-        {"paper", evaluate_stochastic_dom(net, shuffled, spec.stochastic_dom, Normalisation::kBatch, state.seed)
-                      .to_json()}};
+        {"paper",
+         evaluate_stochastic_dom(net, shuffled, spec.stochastic_dom, Normalisation::kBatch, state.seed).to_json()}};
   if (state.results.contains("selection")) out["selection"] = state.results["selection"];
 
   // Robustness: AOM and the first DOM seed, each augmented set drawn once.
@@ -177,7 +194,8 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
       data::BatchLoader loader(augmented, state.normalization, spec.batch_size, false, 0, false, device);
       for (auto& row : out["modes"]) {
         const Mode mode = Mode::parse(row["key"].get<std::string>());
-        if (mode.is_dom() && !(mode == *std::find_if(modes.begin(), modes.end(), [](const Mode& m) { return m.is_dom(); })))
+        if (mode.is_dom() &&
+            !(mode == *std::find_if(modes.begin(), modes.end(), [](const Mode& m) { return m.is_dom(); })))
           continue;
         const double top1 = evaluate(net, loader, mode, true).top1();
         const auto drop = drop_rate(row["top1"].get<double>(), top1);

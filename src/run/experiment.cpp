@@ -8,10 +8,10 @@
 #include <fstream>
 #include <set>
 
+#include "was/core/atomic_file.h"
+#include "was/core/directory_lock.h"
+#include "was/core/error.h"
 #include "was/data/datasets.h"
-#include "was/error.h"
-#include "was/io/atomic_file.h"
-#include "was/io/directory_lock.h"
 #include "was/models/classifier.h"
 #include "was/run/training.h"
 #include "was/transforms.h"
@@ -22,20 +22,37 @@ using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 namespace {
 
-const std::set<std::string> kTopKeys = {"name", "description", "models", "policies", "datasets",
-                                        "seeds", "data_dirs",  "train",  "eval",     "budgets"};
-const std::set<std::string> kTrainKeys = {"epochs",     "batch_size",       "lr",         "momentum",
-                                          "weight_decay", "cosine",         "bn_batches", "checkpoint_every",
-                                          "eval_every", "train_subset",     "test_subset", "augment",
-                                          "dom_seed",   "granularity",      "val_fraction", "val_seed",
-                                          "draws",      "combine",          "channels_last", "bf16",
-                                          "protocol",   "stochastic_dom",   "curve_test_images", "mode_bn_curves"};
+const std::set<std::string> kTopKeys = {"name",  "description", "models", "policies", "datasets",
+                                        "seeds", "data_dirs",   "train",  "eval",     "budgets"};
+const std::set<std::string> kTrainKeys = {"epochs",
+                                          "batch_size",
+                                          "lr",
+                                          "momentum",
+                                          "weight_decay",
+                                          "cosine",
+                                          "bn_batches",
+                                          "checkpoint_every",
+                                          "eval_every",
+                                          "train_subset",
+                                          "test_subset",
+                                          "augment",
+                                          "dom_seed",
+                                          "granularity",
+                                          "val_fraction",
+                                          "val_seed",
+                                          "draws",
+                                          "combine",
+                                          "channels_last",
+                                          "bf16",
+                                          "protocol",
+                                          "stochastic_dom",
+                                          "curve_test_images",
+                                          "mode_bn_curves"};
 /// The training settings that change the weights: a cell trained with other
 /// values is a different experiment.
-const std::vector<std::string> kDefiningKeys = {"epochs",     "batch_size",   "lr",       "momentum", "weight_decay",
-                                                "cosine",     "bn_batches",   "train_subset", "augment",
-                                                "val_fraction", "val_seed",   "draws",        "combine",
-                                                "bf16",         "protocol"};
+const std::vector<std::string> kDefiningKeys = {"epochs",   "batch_size", "lr",           "momentum", "weight_decay",
+                                                "cosine",   "bn_batches", "train_subset", "augment",  "val_fraction",
+                                                "val_seed", "draws",      "combine",      "bf16",     "protocol"};
 
 void check_keys(const Json& j, const std::set<std::string>& allowed, const std::string& where) {
   if (!j.is_object()) throw Error(where + " must be a JSON object");
@@ -56,9 +73,12 @@ std::string label_of(const std::string& policy) {
   if (policy == "none" || policy.empty()) return "baseline";
   std::string out;
   for (char c : policy) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') out += c;
-    else if (c == ':') out += '-';
-    else if (c == ',' || c == '@') out += '_';
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-')
+      out += c;
+    else if (c == ':')
+      out += '-';
+    else if (c == ',' || c == '@')
+      out += '_';
   }
   return out;
 }
@@ -66,9 +86,12 @@ std::string label_of(const std::string& policy) {
 std::string duration(double seconds) {
   const auto s = static_cast<int64_t>(std::llround(seconds));
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-  else std::snprintf(buf, sizeof buf, "%llds", (long long)s);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%llds", (long long)s);
   return buf;
 }
 
@@ -84,15 +107,20 @@ Json read_json_file(const std::string& path, const std::string& what) {
 
 /// Refuses a cell directory whose checkpoint was trained with other settings.
 void check_cell_matches(const RunState& state, const Cell& cell, const Experiment& e, const std::string& dir) {
-  const std::string policy =
-      e.granularity.empty() || cell.policy.policy == "none" ? cell.policy.policy
-                                                            : cell.policy.policy + ",granularity=" + e.granularity;
+  const std::string policy = e.granularity.empty() || cell.policy.policy == "none"
+                                 ? cell.policy.policy
+                                 : cell.policy.policy + ",granularity=" + e.granularity;
   std::string mismatch;
-  if (state.model.name != cell.model) mismatch = "model " + state.model.name;
-  else if (state.dataset != cell.dataset) mismatch = "dataset " + state.dataset;
-  else if (state.policy != Policy::parse(policy).to_string()) mismatch = "policy " + state.policy;
-  else if (state.seed != cell.seed) mismatch = "seed " + std::to_string(state.seed);
-  else if (state.dom_seed != e.dom_seed) mismatch = "dom_seed " + std::to_string(state.dom_seed);
+  if (state.model.name != cell.model)
+    mismatch = "model " + state.model.name;
+  else if (state.dataset != cell.dataset)
+    mismatch = "dataset " + state.dataset;
+  else if (state.policy != Policy::parse(policy).to_string())
+    mismatch = "policy " + state.policy;
+  else if (state.seed != cell.seed)
+    mismatch = "seed " + std::to_string(state.seed);
+  else if (state.dom_seed != e.dom_seed)
+    mismatch = "dom_seed " + std::to_string(state.dom_seed);
   else {
     const Json want = e.train_options().to_json();
     for (const auto& key : kDefiningKeys) {
@@ -113,9 +141,7 @@ void check_cell_matches(const RunState& state, const Cell& cell, const Experimen
 
 }  // namespace
 
-std::string Cell::name() const {
-  return dataset + "-" + model + "-" + policy.label + "-s" + std::to_string(seed);
-}
+std::string Cell::name() const { return dataset + "-" + model + "-" + policy.label + "-s" + std::to_string(seed); }
 
 std::vector<Cell> cells_of(const Experiment& e) {
   std::vector<uint64_t> seeds = e.seeds;  // the grid's, then the policies' own, in first-seen order
@@ -225,12 +251,14 @@ Experiment Experiment::load(const std::string& path, const std::string& budget) 
         entry.label = p.value("label", "");
         if (p.contains("seeds")) {
           entry.seeds = p["seeds"].get<std::vector<uint64_t>>();
-          if (entry.seeds.empty()) throw Error("policy '" + entry.policy + "': \"seeds\" must not be empty",
-                                               "drop it to use the grid's seeds");
+          if (entry.seeds.empty())
+            throw Error("policy '" + entry.policy + "': \"seeds\" must not be empty",
+                        "drop it to use the grid's seeds");
         }
       }
-      const std::string with_granularity =
-          e.granularity.empty() || entry.policy == "none" ? entry.policy : entry.policy + ",granularity=" + e.granularity;
+      const std::string with_granularity = e.granularity.empty() || entry.policy == "none"
+                                               ? entry.policy
+                                               : entry.policy + ",granularity=" + e.granularity;
       Policy::parse(with_granularity);  // throws was::Error naming the problem
       if (entry.label.empty()) entry.label = label_of(entry.policy);
       if (!labels.insert(entry.label).second)
@@ -286,9 +314,10 @@ Json Experiment::to_json() const {
   Json eval_all = eval.to_json();
   if (!robustness_models.empty()) eval_all["robustness_models"] = robustness_models;
   if (!robustness_seeds.empty()) eval_all["robustness_seeds"] = robustness_seeds;
-  return {{"name", name},         {"description", description}, {"budget", budget},    {"models", models},
-          {"policies", policy_list}, {"datasets", datasets},       {"seeds", seeds},      {"data_dirs", data_dirs},
-          {"train", train_all},   {"eval", eval_all}};
+  return {{"name", name},     {"description", description}, {"budget", budget},
+          {"models", models}, {"policies", policy_list},    {"datasets", datasets},
+          {"seeds", seeds},   {"data_dirs", data_dirs},     {"train", train_all},
+          {"eval", eval_all}};
 }
 
 void Experiment::set_data_dir(const std::string& dataset, const std::string& path) {
@@ -309,8 +338,7 @@ void check_grid(const Experiment& e, const std::string& out) {
     const Json old = read_json_file(manifest.string(), "experiment manifest");
     const Json now = e.to_json();
     if (old.value("train", Json()) != now["train"])
-      throw Error("'" + out + "' holds a grid with other training settings (" + old.value("train", Json()).dump() +
-                      ")",
+      throw Error("'" + out + "' holds a grid with other training settings (" + old.value("train", Json()).dump() + ")",
                   "choose another --out, or restore the experiment file it was run with");
   }
   for (const auto& dataset : e.datasets) {
@@ -322,12 +350,12 @@ void check_grid(const Experiment& e, const std::string& out) {
 std::string grid_headline(const Experiment& e, const std::string& out) {
   const auto cells = cells_of(e);
   const size_t product = e.models.size() * e.policies.size() * e.datasets.size() * e.seeds.size();
-  const std::string extra =
-      cells.size() == product ? "" : ", some policies with seeds of their own";
+  const std::string extra = cells.size() == product ? "" : ", some policies with seeds of their own";
   char line[512];
-  std::snprintf(line, sizeof line, "experiment %s%s: %zu cells (%zu models x %zu policies x %zu datasets x %zu seeds%s), out %s",
-                e.name.c_str(), e.budget.empty() ? "" : (", budget " + e.budget).c_str(), cells.size(),
-                e.models.size(), e.policies.size(), e.datasets.size(), e.seeds.size(), extra.c_str(), out.c_str());
+  std::snprintf(line, sizeof line,
+                "experiment %s%s: %zu cells (%zu models x %zu policies x %zu datasets x %zu seeds%s), out %s",
+                e.name.c_str(), e.budget.empty() ? "" : (", budget " + e.budget).c_str(), cells.size(), e.models.size(),
+                e.policies.size(), e.datasets.size(), e.seeds.size(), extra.c_str(), out.c_str());
   return line;
 }
 
@@ -423,10 +451,8 @@ GridOutcome run_grid(const Experiment& e, GridOptions a) {
       const auto eval_start = Clock::now();
       auto ckpt = load_checkpoint(checkpoint_path.string(), device);
       evaluation = evaluate_run(ckpt, spec, data_dir, device, cell.name());
-      evaluation["cell"] = {{"dataset", cell.dataset},
-                            {"model", cell.model},
-                            {"policy_label", cell.policy.label},
-                            {"seed", cell.seed}};
+      evaluation["cell"] = {
+          {"dataset", cell.dataset}, {"model", cell.model}, {"policy_label", cell.policy.label}, {"seed", cell.seed}};
       evaluation["eval_seconds"] = std::chrono::duration<double>(Clock::now() - eval_start).count();
       double train_seconds = 0.0;
       for (const auto& epoch : ckpt.state.history) train_seconds += epoch.value("seconds", 0.0);

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/train/trainer.h"
 
 namespace was {

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "was/error.h"
+#include "was/core/error.h"
+#include "was/core/rng.h"
 #include "was/models/classifier.h"
-#include "was/rng.h"
 #include "was/run/run_data.h"
 #include "was/train/trainer.h"
 #include "was/transforms.h"
@@ -100,7 +100,8 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
   Verdict v{CheckReport{}, on_line};
   // Each mode with what the checkpoint claims about it: the run's results, or a stored profile.
   std::vector<std::pair<Mode, nlohmann::json>> modes = {{Mode::aom(), state.results.value("aom", nlohmann::json())}};
-  if (net.shadow().enabled()) modes.emplace_back(Mode::dom(state.dom_seed), state.results.value("dom", nlohmann::json()));
+  if (net.shadow().enabled())
+    modes.emplace_back(Mode::dom(state.dom_seed), state.results.value("dom", nlohmann::json()));
   for (const auto& profile : state.dom_profiles) modes.emplace_back(profile_mode(state, profile["name"]), profile);
   const auto& cfg = state.model;
   torch::manual_seed(0x636865636b);  // a fixed probe batch
@@ -109,7 +110,7 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
   const bool reestimated = state.results.value("bn_batches", int64_t{0}) > 0;
 
   for (const auto& [mode, stored] : modes) {
-    const std::string name = !mode.is_dom() ? "AOM"
+    const std::string name = !mode.is_dom()                      ? "AOM"
                              : mode == Mode::dom(state.dom_seed) ? "DOM (seed " + std::to_string(mode.dom_seed) + ")"
                                                                  : "DOM profile " + mode.key();
     // Its own statistics, switched in with the mode.
@@ -131,17 +132,19 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
       out = net.forward(probe);
     }
     const double d = relative_difference(out, reference_forward(net, mode, probe, device));
-    v.expect(d <= tolerance, name + (mode.is_dom() ? " equals a forward with the shadow weights of its seed"
-                                                     : " equals a plain forward with W") +
-                                   " (max relative difference " + number(d) + ")");
+    v.expect(d <= tolerance, name +
+                                 (mode.is_dom() ? " equals a forward with the shadow weights of its seed"
+                                                : " equals a plain forward with W") +
+                                 " (max relative difference " + number(d) + ")");
     // MACs and sparsity against the stored results.
     if (stored.is_null()) {
       v.skip(name + ": no stored results to compare MACs and sparsity with (unfinished run)");
       continue;
     }
     const int64_t macs = net.macs(mode).total();
-    v.expect(macs == stored.value("macs", int64_t{-1}),
-             name + " MACs recomputed " + std::to_string(macs) + ", stored " + stored.value("macs", nlohmann::json()).dump());
+    v.expect(macs == stored.value("macs", int64_t{-1}), name + " MACs recomputed " + std::to_string(macs) +
+                                                            ", stored " +
+                                                            stored.value("macs", nlohmann::json()).dump());
     const double sparsity = net.sparsity(mode).transformed_rate();
     v.expect(std::abs(sparsity - stored.value("sparsity_transformed", -1.0)) < 1e-9,
              name + " sparsity recomputed " + number(sparsity) + ", stored " +
@@ -158,7 +161,9 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
       why_not = e.what();
     }
     for (const auto& [mode, stored] : modes) {
-      const std::string name = !mode.is_dom() ? "AOM" : mode == Mode::dom(state.dom_seed) ? "DOM" : "DOM profile " + mode.key();
+      const std::string name = !mode.is_dom()                      ? "AOM"
+                               : mode == Mode::dom(state.dom_seed) ? "DOM"
+                                                                   : "DOM profile " + mode.key();
       if (!net.batchnorm().has(mode.key())) continue;
       if (!why_not.empty()) {
         v.skip(name + " BatchNorm statistics not recomputed: " + why_not + " (pass --data-dir)");
@@ -172,8 +177,10 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
       reestimate_batchnorm_after_training(net, mode, train, state.normalization, state.seed,
                                           state.results["bn_batches"].get<int64_t>(), device);
       const double d = statistics_difference(net.batchnorm().entry(mode.key()), kept);
-      v.expect(d <= tolerance, name + " BatchNorm statistics match a re-estimation from the training data (max "
-                                        "relative difference " + number(d) + ")");
+      v.expect(d <= tolerance, name +
+                                   " BatchNorm statistics match a re-estimation from the training data (max "
+                                   "relative difference " +
+                                   number(d) + ")");
     }
   }
   return v.report;

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <memory>
 
+#include "was/core/directory_lock.h"
+#include "was/core/error.h"
 #include "was/data/datasets.h"
 #include "was/data/loader.h"
-#include "was/error.h"
-#include "was/io/directory_lock.h"
 #include "was/models/classifier.h"
 #include "was/network.h"
 #include "was/run/run_data.h"
@@ -44,11 +44,28 @@ RunState train_run(TrainRequest& a) {
 
   if (!a.resume.empty()) {
     // Everything that defines the run comes from the checkpoint.
-    for (const auto& flag : {"--model", "--was", "--granularity", "--seed", "--dataset", "--dom-seed", "--image-size",
-                             "--coarse-labels", "--augment", "--no-augment", "--train-subset", "--test-subset",
-                             "--val-fraction", "--val-seed", "--draws", "--combine",
-                             "--channels-last", "--bf16", "--protocol", "--stochastic-dom",
-                             "--curve-test-images", "--mode-bn-curves"})
+    for (const auto& flag : {"--model",
+                             "--was",
+                             "--granularity",
+                             "--seed",
+                             "--dataset",
+                             "--dom-seed",
+                             "--image-size",
+                             "--coarse-labels",
+                             "--augment",
+                             "--no-augment",
+                             "--train-subset",
+                             "--test-subset",
+                             "--val-fraction",
+                             "--val-seed",
+                             "--draws",
+                             "--combine",
+                             "--channels-last",
+                             "--bf16",
+                             "--protocol",
+                             "--stochastic-dom",
+                             "--curve-test-images",
+                             "--mode-bn-curves"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");

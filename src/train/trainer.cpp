@@ -1,24 +1,23 @@
 #include "was/train/trainer.h"
 
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <limits>
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <limits>
 
+#include "was/core/atomic_file.h"
+#include "was/core/error.h"
+#include "was/core/runtime.h"
 #include "was/data/datasets.h"
+#include "was/data/loader.h"
 #include "was/distributed/gradient_reducer.h"
 #include "was/distributed/process_group.h"
-#include "was/data/loader.h"
-#include "was/error.h"
 #include "was/eval/evaluate.h"
 #include "was/eval/selection.h"
-#include "was/io/atomic_file.h"
-#include "was/runtime.h"
 
 namespace was {
 namespace fs = std::filesystem;
@@ -43,9 +42,15 @@ void append_line(const fs::path& path, const std::string& line) {
 }  // namespace
 
 nlohmann::json TrainOptions::to_json() const {
-  nlohmann::json j = {{"epochs", epochs},         {"batch_size", batch_size},   {"lr", lr},
-                      {"momentum", momentum},     {"weight_decay", weight_decay}, {"cosine", cosine},
-                      {"bn_batches", bn_batches}, {"checkpoint_every", checkpoint_every}, {"eval_every", eval_every}};
+  nlohmann::json j = {{"epochs", epochs},
+                      {"batch_size", batch_size},
+                      {"lr", lr},
+                      {"momentum", momentum},
+                      {"weight_decay", weight_decay},
+                      {"cosine", cosine},
+                      {"bn_batches", bn_batches},
+                      {"checkpoint_every", checkpoint_every},
+                      {"eval_every", eval_every}};
   if (augment) j["augment"] = *augment;
   if (val_fraction > 0) {
     j["val_fraction"] = val_fraction;
@@ -104,7 +109,9 @@ void apply_protocol(TrainOptions& options, const std::vector<std::string>& given
   if (options.protocol != "paper")
     throw Error("unknown protocol '" + options.protocol + "'",
                 "the protocols are: paper (the released code's training and evaluation); omit it for the project's");
-  const auto was_given = [&](const std::string& key) { return std::find(given.begin(), given.end(), key) != given.end(); };
+  const auto was_given = [&](const std::string& key) {
+    return std::find(given.begin(), given.end(), key) != given.end();
+  };
   TrainOptions p = options;
   p.lr = 0.01;
   p.momentum = 0.9;
@@ -141,8 +148,7 @@ std::optional<data::Normalization> protocol_normalization(const std::string& pro
   return n;
 }
 
-Trainer::Trainer(Network& network, const data::Split& split, TrainOptions options, RunState state,
-                 torch::Device device)
+Trainer::Trainer(Network& network, const data::Split& split, TrainOptions options, RunState state, torch::Device device)
     : network_(network), split_(split), options_(std::move(options)), state_(std::move(state)), device_(device) {
   if (options_.epochs < 1) throw Error("--epochs must be at least 1, got " + std::to_string(options_.epochs));
   if (options_.batch_size < 1)
@@ -383,7 +389,8 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       const auto aom = evaluate(network_, test, Mode::aom(), false);
       metrics["test_top1_aom"] = aom.top1();
       metrics["test_loss_aom"] = aom.loss;
-      if (network_.shadow().enabled()) metrics["test_top1_dom"] = evaluate(network_, test, Mode::dom(state_.dom_seed), false).top1();
+      if (network_.shadow().enabled())
+        metrics["test_top1_dom"] = evaluate(network_, test, Mode::dom(state_.dom_seed), false).top1();
       if (options_.mode_bn_curves) evaluate_with_mode_batchnorm(metrics, curve_images);
     }
     if (last && !paper_protocol()) {  // the project's last epoch reports the final evaluation
@@ -395,7 +402,8 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       if (last) finish();
     }
     save();
-    if (!options_.out_dir.empty() && writes()) append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.dump());
+    if (!options_.out_dir.empty() && writes())
+      append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.dump());
     if (on_epoch && writes()) on_epoch(metrics);
   }
   if (!state_.finished) {  // resumed after the last epoch, before finishing
@@ -444,7 +452,8 @@ void Trainer::evaluate_as_paper(nlohmann::json& metrics, int64_t epoch) {
   const bool was = network_.shadow().enabled();
   const auto add = [&](const std::string& prefix, const data::Dataset& images) {
     data::BatchLoader in_order(images, split_.normalization, kEvalBatch, false, 0, false, device_);
-    data::BatchLoader shuffled(images, split_.normalization, 128, true, state_.seed ^ kPaperEvalSeedSalt, false, device_);
+    data::BatchLoader shuffled(images, split_.normalization, 128, true, state_.seed ^ kPaperEvalSeedSalt, false,
+                               device_);
     const auto running = [&](const EvalWeights& w) {
       return evaluate(network_, in_order, w, Normalisation::kRunning, /*use_mode_batchnorm=*/false).top1();
     };
@@ -530,12 +539,14 @@ void Trainer::finish() {
     data::BatchLoader shuffled(split_.test, split_.normalization, 128, true, state_.seed ^ kPaperEvalSeedSalt, false,
                                device_);
     results["stochastic_dom"] = {
-        {"running", evaluate_stochastic_dom(network_, test, options_.stochastic_dom, Normalisation::kRunning).to_json()},
-        {"paper", evaluate_stochastic_dom(network_, shuffled, options_.stochastic_dom, Normalisation::kBatch,
-                                          state_.seed)
-                      .to_json()}};
+        {"running",
+         evaluate_stochastic_dom(network_, test, options_.stochastic_dom, Normalisation::kRunning).to_json()},
+        {"paper",
+         evaluate_stochastic_dom(network_, shuffled, options_.stochastic_dom, Normalisation::kBatch, state_.seed)
+             .to_json()}};
   }
-  if (!paper_protocol() && !state_.history.empty() && state_.history.back().value("epoch", int64_t{0}) == state_.epoch) {
+  if (!paper_protocol() && !state_.history.empty() &&
+      state_.history.back().value("epoch", int64_t{0}) == state_.epoch) {
     // The last point of the project's curves is the final evaluation.
     auto& last = state_.history.back();
     for (const char* mode : {"aom", "dom"}) {

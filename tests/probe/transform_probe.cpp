@@ -16,7 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "was/rng.h"
+#include "was/core/rng.h"
 #include "was/transforms.h"
 
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "common.h"
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/run/self_check.h"
 
 namespace was::cli {
@@ -38,8 +38,9 @@ void run_check(const CheckArgs& a) {
 void add_check_command(CLI::App& app) {
   auto args = std::make_shared<CheckArgs>();
   auto* cmd = app.add_subcommand(
-      "check", "self-check a checkpoint: AOM = plain forward with W, DOM = forward with its shadow weights, per-mode "
-               "BatchNorm, stored MACs and sparsity; non-zero exit on any mismatch");
+      "check",
+      "self-check a checkpoint: AOM = plain forward with W, DOM = forward with its shadow weights, per-mode "
+      "BatchNorm, stored MACs and sparsity; non-zero exit on any mismatch");
   cmd->add_option("checkpoint", args->checkpoint, "checkpoint file or run directory")->required();
   cmd->add_option("--data-dir", args->data_dir,
                   "dataset directory, to recompute the BatchNorm statistics (default: the dataset's standard place)");

@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "was/error.h"
-#include "was/runtime.h"
+#include "was/core/error.h"
+#include "was/core/runtime.h"
 
 namespace was::cli {
 namespace fs = std::filesystem;

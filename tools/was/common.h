@@ -1,8 +1,8 @@
 // What the subcommands of the `was` tool share.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
 
 #include <string>
 

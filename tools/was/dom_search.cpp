@@ -9,7 +9,7 @@
 
 #include "common.h"
 #include "plots.h"
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/run/dom_search.h"
 
 namespace was::cli {
@@ -30,8 +30,8 @@ void print_candidates(const DomSearchResult& r, const std::vector<const DomCandi
               "sparsity");
   for (const auto* c : by_macs)
     std::printf("%c%c %-41s  %8.2f%%  %10.3f  %7.1f%%  %7.1f%%\n", c->chosen ? '>' : ' ', c->pareto ? '*' : ' ',
-                c->mode.key().c_str(), c->val_top1, double(c->macs) / 1e6,
-                100.0 * double(c->macs) / double(r.aom_macs), 100.0 * c->sparsity);
+                c->mode.key().c_str(), c->val_top1, double(c->macs) / 1e6, 100.0 * double(c->macs) / double(r.aom_macs),
+                100.0 * c->sparsity);
 }
 
 void plot_candidates(const DomSearchResult& r, const std::vector<const DomCandidate*>& by_macs,
@@ -53,8 +53,8 @@ void plot_candidates(const DomSearchResult& r, const std::vector<const DomCandid
      << "datafile index 1 with linespoints pt 7 lw 2 lc rgb '#2166ac' title 'Pareto front', "
      << "datafile index 2 with points pt 6 ps 2.5 lw 2 lc rgb '#b2182b' title 'chosen', " << r.aom_val_top1
      << " with lines dt 2 lc rgb '#000000' title 'AOM'\n";
-  const auto line = plots.render("dom-search", "DOM candidates on the validation split: top-1 against MACs",
-                                 dat.str(), gp.str());
+  const auto line =
+      plots.render("dom-search", "DOM candidates on the validation split: top-1 against MACs", dat.str(), gp.str());
   if (!line.empty()) std::fprintf(stderr, "plot: %s\n", (fs::path(dir) / "dom-search.svg").c_str());
 }
 
@@ -68,7 +68,8 @@ void run_search(const SearchArgs& a) {
   });
   std::vector<const DomCandidate*> by_macs;
   for (const auto& c : result.candidates) by_macs.push_back(&c);
-  std::sort(by_macs.begin(), by_macs.end(), [](const DomCandidate* x, const DomCandidate* y) { return x->macs < y->macs; });
+  std::sort(by_macs.begin(), by_macs.end(),
+            [](const DomCandidate* x, const DomCandidate* y) { return x->macs < y->macs; });
   print_candidates(result, by_macs);
   if (!a.plot_dir.empty()) plot_candidates(result, by_macs, a.plot_dir);
   for (const auto& p : result.profiles)

@@ -5,8 +5,8 @@
 
 #include "common.h"
 #include "evaluation.h"
-#include "was/error.h"
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
+#include "was/core/error.h"
 
 namespace was::cli {
 namespace {
@@ -24,7 +24,8 @@ void run_eval(EvalArgs& a) {
   // Everything is validated before the first checkpoint is read.
   auto& spec = a.spec;
   if (a.dom_seed >= 0) {
-    if (!spec.dom_seeds.empty()) throw Error("--dom-seed and --dom-seeds cannot be combined", "list every seed in --dom-seeds");
+    if (!spec.dom_seeds.empty())
+      throw Error("--dom-seed and --dom-seeds cannot be combined", "list every seed in --dom-seeds");
     spec.dom_seeds = {a.dom_seed};
   }
   if (!spec.dom_profiles.empty() && !spec.dom_seeds.empty())

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
 
 namespace was::cli {
 
@@ -12,8 +12,8 @@ void print_evaluations(const nlohmann::json& runs) {
   size_t width = 3;
   for (const auto& r : runs) width = std::max(width, r["run"].get<std::string>().size());
   const int w = int(width);
-  std::printf("%-*s  %-8s  %7s  %14s  %10s  %8s  %13s  %10s\n", w, "run", "mode", "top-1", "top-1 train-BN",
-              "MACs (M)", "vs AOM", "sparsity WAS", "sparsity all");
+  std::printf("%-*s  %-8s  %7s  %14s  %10s  %8s  %13s  %10s\n", w, "run", "mode", "top-1", "top-1 train-BN", "MACs (M)",
+              "vs AOM", "sparsity WAS", "sparsity all");
   for (const auto& r : runs)
     for (const auto& m : r["modes"])
       std::printf("%-*s  %-8s  %6.2f%%  %13.2f%%  %10.3f  %7.1f%%  %12.1f%%  %9.1f%%\n", w,
@@ -24,28 +24,29 @@ void print_evaluations(const nlohmann::json& runs) {
   for (const auto& r : runs) {
     if (r.contains("dom_profile")) {
       const auto& p = r["dom_profile"];
-      std::printf("\n%s: DOM profile over %zu seeds: top-1 %.2f%% +- %.2f (min %.2f, max %.2f), MACs %.3f M, "
-                  "sparsity %.1f%%\n",
-                  r["run"].get<std::string>().c_str(), p["seeds"].size(), p["top1_mean"].get<double>(),
-                  p["top1_std"].get<double>(), p["top1_min"].get<double>(), p["top1_max"].get<double>(),
-                  p["macs_mean"].get<double>() / 1e6, 100.0 * p["sparsity_mean"].get<double>());
+      std::printf(
+          "\n%s: DOM profile over %zu seeds: top-1 %.2f%% +- %.2f (min %.2f, max %.2f), MACs %.3f M, "
+          "sparsity %.1f%%\n",
+          r["run"].get<std::string>().c_str(), p["seeds"].size(), p["top1_mean"].get<double>(),
+          p["top1_std"].get<double>(), p["top1_min"].get<double>(), p["top1_max"].get<double>(),
+          p["macs_mean"].get<double>() / 1e6, 100.0 * p["sparsity_mean"].get<double>());
     }
     for (const auto& m : r["modes"])
       if (m.contains("top1_paper"))
-        std::printf("%s: %s top-1 %.2f%% evaluated as the released code does (BatchNorm in training mode, shuffled "
-                    "batches of 128)\n",
-                    r["run"].get<std::string>().c_str(), m["mode"].get<std::string>().c_str(),
-                    m["top1_paper"].get<double>());
+        std::printf(
+            "%s: %s top-1 %.2f%% evaluated as the released code does (BatchNorm in training mode, shuffled "
+            "batches of 128)\n",
+            r["run"].get<std::string>().c_str(), m["mode"].get<std::string>().c_str(), m["top1_paper"].get<double>());
     if (r.contains("stochastic_dom")) {
       const auto& s = r["stochastic_dom"];
-      std::printf("%s: stochastic DOM (a fresh draw per test batch) over %lld passes: top-1 %.2f%% +- %.2f (min "
-                  "%.2f, max %.2f) with running statistics; %.2f%% +- %.2f (min %.2f, max %.2f) with BatchNorm in "
-                  "training mode, as the paper\n",
-                  r["run"].get<std::string>().c_str(), (long long)s["running"]["repeats"].get<int64_t>(),
-                  s["running"]["mean"].get<double>(), s["running"]["sd"].get<double>(),
-                  s["running"]["min"].get<double>(), s["running"]["max"].get<double>(),
-                  s["paper"]["mean"].get<double>(), s["paper"]["sd"].get<double>(), s["paper"]["min"].get<double>(),
-                  s["paper"]["max"].get<double>());
+      std::printf(
+          "%s: stochastic DOM (a fresh draw per test batch) over %lld passes: top-1 %.2f%% +- %.2f (min "
+          "%.2f, max %.2f) with running statistics; %.2f%% +- %.2f (min %.2f, max %.2f) with BatchNorm in "
+          "training mode, as the paper\n",
+          r["run"].get<std::string>().c_str(), (long long)s["running"]["repeats"].get<int64_t>(),
+          s["running"]["mean"].get<double>(), s["running"]["sd"].get<double>(), s["running"]["min"].get<double>(),
+          s["running"]["max"].get<double>(), s["paper"]["mean"].get<double>(), s["paper"]["sd"].get<double>(),
+          s["paper"]["min"].get<double>(), s["paper"]["max"].get<double>());
     }
     if (r.contains("ensemble")) {
       const auto& e = r["ensemble"];

@@ -14,5 +14,4 @@ void print_evaluations(const nlohmann::json& runs);
 /// One CSV row per run, mode and augmentation ("none" for the clean set).
 void write_evaluations_csv(const nlohmann::json& runs, const std::string& path);
 
-
 }  // namespace was::cli

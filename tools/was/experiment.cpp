@@ -11,7 +11,7 @@
 #include "evaluation.h"
 #include "progress.h"
 #include "train.h"
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/run/experiment.h"
 
 namespace was::cli {

@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "common.h"
-#include "was/run/run_data.h"
-#include "was/error.h"
+#include "was/core/error.h"
 #include "was/io/export.h"
+#include "was/run/run_data.h"
 
 namespace was::cli {
 namespace {
@@ -56,7 +56,8 @@ void run_export(const ExportArgs& a) {
 
 void add_export_command(CLI::App& app) {
   auto args = std::make_shared<ExportArgs>();
-  auto* cmd = app.add_subcommand("export", "write one mode as a self-contained inference file (or a PyTorch state dict)");
+  auto* cmd =
+      app.add_subcommand("export", "write one mode as a self-contained inference file (or a PyTorch state dict)");
   cmd->add_option("checkpoint", args->checkpoint, "checkpoint file or run directory")->required();
   cmd->add_option("--mode", args->mode, "aom or dom")->check(CLI::IsMember({"aom", "dom"}))->capture_default_str();
   cmd->add_option("--dom-seed", args->dom_seed, "DOM seed (default: the one stored with the run)");
@@ -67,7 +68,8 @@ void add_export_command(CLI::App& app) {
       ->check(CLI::IsMember({"was", "pytorch"}))
       ->capture_default_str();
   cmd->add_flag("--no-fold", args->no_fold, "keep BatchNorm layers instead of folding them into the convolutions");
-  cmd->add_option("--data-dir", args->data_dir, "dataset directory, to estimate BatchNorm statistics of a new DOM seed");
+  cmd->add_option("--data-dir", args->data_dir,
+                  "dataset directory, to estimate BatchNorm statistics of a new DOM seed");
   cmd->add_option("--bn-batches", args->bn_batches, "training batches for that estimate")->capture_default_str();
   args->runtime.add_to(*cmd);
   cmd->callback([args] { run_export(*args); });

@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "common.h"
-#include "was/error.h"
-#include "was/runtime.h"
+#include "was/core/error.h"
+#include "was/core/runtime.h"
 
 namespace was::cli {
 void add_export_command(CLI::App& app);

@@ -37,8 +37,8 @@ void run_models(const ModelsArgs& a) {
     throw Error("--classes and --image-size must be positive", "e.g. --classes 10 --image-size 32");
   nlohmann::json all = nlohmann::json::array();
   if (!a.json)
-    std::printf("%-26s %12s %14s %7s %13s %-18s %10s %9s\n", "model", "parameters", "AOM MACs", "convs",
-                "transformed", "paper model", "paper (M)", "MACs/paper");
+    std::printf("%-26s %12s %14s %7s %13s %-18s %10s %9s\n", "model", "parameters", "AOM MACs", "convs", "transformed",
+                "paper model", "paper (M)", "MACs/paper");
   for (const auto& name : models::model_names()) {
     torch::manual_seed(0);
     const auto s = summarize_model({name, a.num_classes, 3, a.image_size});

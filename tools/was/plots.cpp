@@ -4,7 +4,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
 
 namespace was::cli {
 namespace fs = std::filesystem;
@@ -17,7 +17,7 @@ Plots::Plots(fs::path dir, bool enabled) : dir_(std::move(dir)), enabled_(enable
 }
 
 std::string Plots::render(const std::string& name, const std::string& title, const std::string& data,
-                        const std::string& script, int height) {
+                          const std::string& script, int height) {
   if (!enabled_) return "";
   write_file_atomically((dir_ / (name + ".dat")).string(), data, "plot data");
   std::ostringstream gp;

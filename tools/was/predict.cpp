@@ -3,8 +3,8 @@
 #include <iostream>
 
 #include "common.h"
+#include "was/core/error.h"
 #include "was/data/image.h"
-#include "was/error.h"
 #include "was/io/export.h"
 
 namespace was::cli {
@@ -36,7 +36,8 @@ torch::Tensor fit_image(torch::Tensor rgb, const std::string& path, const Infere
     return (f[0] * 0.299 + f[1] * 0.587 + f[2] * 0.114).round().clamp(0, 255).to(torch::kUInt8).unsqueeze(0);
   }
   if (m.model.in_channels != 3)
-    throw Error("the model takes " + std::to_string(m.model.in_channels) + "-channel images; only 1 and 3 are supported");
+    throw Error("the model takes " + std::to_string(m.model.in_channels) +
+                "-channel images; only 1 and 3 are supported");
   return rgb;
 }
 

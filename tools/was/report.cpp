@@ -13,8 +13,8 @@
 
 #include "common.h"
 #include "plots.h"
-#include "was/error.h"
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
+#include "was/core/error.h"
 #include "was/io/checkpoint.h"
 #include "was/paper/tables.h"
 
@@ -33,8 +33,8 @@ struct ReportArgs {
 struct RunRecord {
   std::string name, dir, dataset, model, label, policy;
   uint64_t seed = 0;
-  Json eval;                // evaluate_run()'s layout
-  Json results;             // the run's own final evaluation (results.json): selections, stochastic DOM
+  Json eval;     // evaluate_run()'s layout
+  Json results;  // the run's own final evaluation (results.json): selections, stochastic DOM
   Policy parsed_policy;
   std::vector<Json> epochs;  // metrics.jsonl, one object per epoch (last line wins)
   double train_seconds = 0, eval_seconds = 0;
@@ -69,8 +69,11 @@ std::vector<Json> read_epochs(const fs::path& path) {
 
 /// A run directory written by `was train` alone: results.json in the shape of eval.json.
 Json eval_from_results(const RunState& state, const Json& results) {
-  Json e = {{"model", state.model.name}, {"policy", state.policy}, {"dataset", state.dataset},
-            {"seed", state.seed},        {"modes", Json::array()}};
+  Json e = {{"model", state.model.name},
+            {"policy", state.policy},
+            {"dataset", state.dataset},
+            {"seed", state.seed},
+            {"modes", Json::array()}};
   for (const char* key : {"aom", "dom"}) {
     if (!results.contains(key)) continue;
     Json m = results[key];
@@ -110,7 +113,8 @@ RunRecord load_run(const fs::path& dir) {
   r.dir = dir.string();
   r.name = dir.filename().string();
   const RunState state = read_run_state((dir / "last.pt").string());
-  if (!state.finished) throw Error("run '" + dir.string() + "' has not finished training", "finish it with was train --resume");
+  if (!state.finished)
+    throw Error("run '" + dir.string() + "' has not finished training", "finish it with was train --resume");
   r.dataset = state.dataset;
   r.model = state.model.name;
   r.policy = state.policy;
@@ -151,8 +155,10 @@ struct Stat {
   std::string text(int digits = 2) const {
     if (v.empty()) return "–";
     char buf[64];
-    if (v.size() == 1) std::snprintf(buf, sizeof buf, "%.*f", digits, mean());
-    else std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, mean(), digits, sd());
+    if (v.size() == 1)
+      std::snprintf(buf, sizeof buf, "%.*f", digits, mean());
+    else
+      std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, mean(), digits, sd());
     return buf;
   }
 };
@@ -236,8 +242,10 @@ std::string curves_plot(Plots& plots, const std::string& model, const std::vecto
      << "\nset xlabel 'epoch'\nset ylabel 'training loss (cross-entropy)'\n"
      << "set title 'training loss'\nset key inside top right\nplot ";
   for (size_t i = 0; i < series.size(); ++i)
-    gp << (i ? ", " : "") << "datafile index " << i << " using 1:2 with linespoints lw 2 title " << quoted(series[i].first);
-  gp << "\nset ylabel 'test top-1 (%)'\nset title 'test top-1 (AOM solid, DOM dashed)'\nset key inside bottom right\nplot ";
+    gp << (i ? ", " : "") << "datafile index " << i << " using 1:2 with linespoints lw 2 title "
+       << quoted(series[i].first);
+  gp << "\nset ylabel 'test top-1 (%)'\nset title 'test top-1 (AOM solid, DOM dashed)'\nset key inside bottom "
+        "right\nplot ";
   for (size_t i = 0; i < series.size(); ++i) {
     gp << (i ? ", " : "") << "datafile index " << i << " using 1:3 with linespoints lw 2 lc " << i + 1 << " title "
        << quoted(series[i].first + " AOM");
@@ -292,9 +300,9 @@ std::string selection_plot(Plots& plots, const std::string& model, const std::ve
     const size_t c = i + 1;
     gp << (i ? ", " : "") << "datafile index " << 2 * i << " using 1:2 with lines lw 2 lc " << c << " title "
        << quoted(labels[i]) << ", datafile index " << 2 * i << " using 1:3 with lines lw 1 dt 3 lc " << c
-       << " notitle, datafile index " << 2 * i + 1
-       << " using 1:2 with points pt 9 ps 1.6 lc " << c << (i ? " notitle" : " title " + quoted("best test epoch"))
-       << ", datafile index " << 2 * i + 1 << " using 3:4 with points pt 7 ps 1.3 lc " << c
+       << " notitle, datafile index " << 2 * i + 1 << " using 1:2 with points pt 9 ps 1.6 lc " << c
+       << (i ? " notitle" : " title " + quoted("best test epoch")) << ", datafile index " << 2 * i + 1
+       << " using 3:4 with points pt 7 ps 1.3 lc " << c
        << (i ? " notitle" : " title " + quoted("validation-selected epoch"));
   }
   gp << "\n";
@@ -346,7 +354,8 @@ std::string robustness_plot(Plots& plots, const std::string& model, const std::s
       for (const auto* r : g.runs)
         if (const Json* m = mode_of(r->eval, dom))
           for (const auto& a : (*m)["robustness"])
-            if (a["kind"] == kind) by_strength[a["strength"].get<double>()].v.push_back(a["drop_relative"].get<double>());
+            if (a["kind"] == kind)
+              by_strength[a["strength"].get<double>()].v.push_back(a["drop_relative"].get<double>());
       if (by_strength.empty()) continue;
       data << "# " << g.label << (dom ? " DOM" : " AOM") << "\n0 0 0\n";
       for (auto& [strength, s] : by_strength) data << strength << " " << s.mean() << " " << s.sd() << "\n";
@@ -506,8 +515,8 @@ std::string results_tables(const std::vector<Group>& groups) {
           draws = e["seeds"].size();
         }
       if (top1.v.empty()) continue;
-      md << "| " << g.dataset << " | " << g.model << " | " << g.label << " | " << draws << " | " << top1.text()
-         << " | " << collect(g, true, "top1").text() << " | " << collect(g, false, "top1").text() << " | "
+      md << "| " << g.dataset << " | " << g.model << " | " << g.label << " | " << draws << " | " << top1.text() << " | "
+         << collect(g, true, "top1").text() << " | " << collect(g, false, "top1").text() << " | "
          << fixed(macs.mean() / 1e6, 2) << " | " << fixed(ratio.mean(), 2) << "x |\n";
     }
   }
@@ -631,7 +640,8 @@ std::string robustness_tables(const std::vector<Group>& groups) {
               augs.push_back(a["augmentation"]);
     if (augs.empty()) continue;
     md << "\n### Top-1 drop rate under test-time " << kind
-       << " (relative %, absolute points in brackets; mean over seeds)\n\n| dataset | model | policy | mode | clean top-1 |";
+       << " (relative %, absolute points in brackets; mean over seeds)\n\n| dataset | model | policy | mode | clean "
+          "top-1 |";
     for (const auto& a : augs) md << " " << a << " |";
     md << "\n|---|---|---|---|---:|";
     for (size_t i = 0; i < augs.size(); ++i) md << "---:|";
@@ -651,8 +661,9 @@ std::string robustness_tables(const std::vector<Group>& groups) {
         md << "| " << g.dataset << " | " << g.model << " | " << g.label << " | " << (dom ? "DOM" : "AOM") << " | "
            << collect(g, dom, "top1").text() << " |";
         for (const auto& a : augs)
-          md << (drops.count(a) ? " " + fixed(drops[a].first.mean(), 1) + " (" + fixed(drops[a].second.mean(), 1) + ") |"
-                                : " – |");
+          md << (drops.count(a)
+                     ? " " + fixed(drops[a].first.mean(), 1) + " (" + fixed(drops[a].second.mean(), 1) + ") |"
+                     : " – |");
         md << "\n";
       }
   }
@@ -694,7 +705,8 @@ void run_report(const ReportArgs& a) {
   if (runs.empty()) throw Error("grid '" + a.dir + "' has no evaluated cell yet", "run was experiment on it first");
 
   const fs::path out = a.out.empty() ? dir / "report" : fs::path(a.out);
-  if (fs::exists(out) && !fs::is_directory(out)) throw Error("--out '" + out.string() + "' exists and is not a directory");
+  if (fs::exists(out) && !fs::is_directory(out))
+    throw Error("--out '" + out.string() + "' exists and is not a directory");
   fs::create_directories(out);
   Plots plots(out, !a.no_plots);
   const auto groups = group_runs(runs);
@@ -705,20 +717,22 @@ void run_report(const ReportArgs& a) {
   std::ostringstream md;
   if (grid) {
     md << "# Experiment " << manifest.value("name", "") << "\n\n" << manifest.value("description", "") << "\n\n";
-    md << "- budget: " << (manifest.value("budget", "").empty() ? "none (the full protocol)" : manifest["budget"].get<std::string>())
+    md << "- budget: "
+       << (manifest.value("budget", "").empty() ? "none (the full protocol)" : manifest["budget"].get<std::string>())
        << "\n- training: `" << manifest["train"].dump() << "`\n- evaluation: `" << manifest["eval"].dump() << "`\n"
        << "- cells evaluated: " << runs.size() << "\n\n";
   } else {
     md << "# Run " << runs.front().name << "\n\n- model " << runs.front().model << ", policy " << runs.front().policy
        << ", dataset " << runs.front().dataset << ", seed " << runs.front().seed << "\n\n";
   }
-  md << "## Results\n\n" << results_tables(groups) << paper_tables(groups) << selection_tables(groups)
-     << robustness_tables(groups);
+  md << "## Results\n\n"
+     << results_tables(groups) << paper_tables(groups) << selection_tables(groups) << robustness_tables(groups);
 
   if (plots.enabled()) {
     md << "\n## Plots\n\n";
     for (const auto& model : models) {
-      md << curves_plot(plots, model, groups) << "\n" << selection_plot(plots, model, groups) << "\n"
+      md << curves_plot(plots, model, groups) << "\n"
+         << selection_plot(plots, model, groups) << "\n"
          << macs_plot(plots, model, groups) << "\n";
       for (const std::string kind : {"rotate", "translate", "crop"}) md << robustness_plot(plots, model, kind, groups);
       // Kernels of the model's sparsest DOM: the clearest picture of what a draw does.

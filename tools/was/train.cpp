@@ -13,9 +13,9 @@
 #include <optional>
 #include <thread>
 
-#include "train.h"
 #include "progress.h"
-#include "was/error.h"
+#include "train.h"
+#include "was/core/error.h"
 #include "was/models/classifier.h"
 #include "was/run/training.h"
 
@@ -275,8 +275,9 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 4096.0))
       ->capture_default_str();
   cmd->add_option("--max-steps", args->options.max_steps, "stop (resumably) after N steps in total (0: no limit)");
-  cmd->add_option("--out", args->out, "run directory for last.pt, metrics.jsonl, results.json "
-                                      "(default runs/MODEL-POLICY-sSEED)");
+  cmd->add_option("--out", args->out,
+                  "run directory for last.pt, metrics.jsonl, results.json "
+                  "(default runs/MODEL-POLICY-sSEED)");
   cmd->add_option("--resume", args->resume, "continue the run of a checkpoint or run directory exactly");
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar or progress lines");
   args->runtime.add_to(*cmd);
@@ -284,8 +285,10 @@ void add_train_command(CLI::App& app) {
     std::vector<std::string> given;
     for (const auto* opt : cmd->get_options())
       if (opt->count() > 0) given.push_back(opt->get_name());
-    if (args->nproc > 1) launch_local_ranks(*args, given);
-    else run_train(*args, given);
+    if (args->nproc > 1)
+      launch_local_ranks(*args, given);
+    else
+      run_train(*args, given);
   });
 }
 

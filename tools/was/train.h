@@ -26,12 +26,12 @@ struct TrainArgs {
   bool coarse_labels = false;
   bool augment = false, no_augment = false;
   bool no_progress = false;
-  bool print_epochs = true;  ///< one JSON line per epoch on stdout
+  bool print_epochs = true;       ///< one JSON line per epoch on stdout
   bool directory_locked = false;  ///< the caller already holds `out`'s DirectoryLock
   TrainOptions options;
   RuntimeOptions runtime;
-  int64_t nproc = 1;             ///< > 1: start this many local ranks (a launcher)
-  distributed::Rendezvous rendezvous;   ///< this process's rank, when data-parallel
+  int64_t nproc = 1;                   ///< > 1: start this many local ranks (a launcher)
+  distributed::Rendezvous rendezvous;  ///< this process's rank, when data-parallel
   double bucket_mb = double(distributed::kDefaultBucketBytes) / double(1 << 20);  ///< gradient bucket size
 };
 

@@ -53,7 +53,6 @@ Normalization compute_normalization(const Dataset& data);
 
 /// uint8 images [N, C, H, W] -> float32 normalised [N, C, H, W] on `device`.
 /// Throws was::Error if the dtype, rank or channel count do not fit `norm`.
-torch::Tensor normalize(const torch::Tensor& images_u8, const Normalization& norm,
-                        torch::Device device = torch::kCPU);
+torch::Tensor normalize(const torch::Tensor& images_u8, const Normalization& norm, torch::Device device = torch::kCPU);
 
 }  // namespace was::data

@@ -54,8 +54,7 @@ std::vector<std::string> dataset_names();
 Split load_dataset(const std::string& name, const std::string& dir, const DatasetOptions& options);
 
 /// As above, with default options except for the synthetic task.
-Split load_dataset(const std::string& name, const std::string& dir,
-                   const SyntheticOptions& synthetic = {});
+Split load_dataset(const std::string& name, const std::string& dir, const SyntheticOptions& synthetic = {});
 
 /// Whether training on `name` uses random crop + flip unless told otherwise:
 /// yes for natural images (cifar10, cifar100, imagefolder), no for

@@ -31,7 +31,7 @@ struct RunState {
   int64_t batch = 0;  ///< batches done within `epoch` (mid-epoch checkpoints)
   int64_t step = 0;   ///< training forward passes done (the draw counter)
   bool finished = false;
-  nlohmann::json history = nlohmann::json::array();  ///< one metrics object per epoch
+  nlohmann::json history = nlohmann::json::array();   ///< one metrics object per epoch
   nlohmann::json results = nlohmann::json::object();  ///< final evaluation
   /// Named DOM profiles chosen by `was dom-search`: {name, mode (a Mode key),
   /// objective, val_top1, aom_val_top1, macs, aom_macs, sparsity_transformed}.

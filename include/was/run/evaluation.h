@@ -16,16 +16,16 @@
 namespace was {
 
 struct EvalSpec {
-  std::string mode = "both";             ///< aom, dom or both
-  std::vector<int64_t> dom_seeds;        ///< empty: the run's stored seed; several: a DOM profile
-  std::vector<std::string> dom_profiles; ///< named profiles stored by `was dom-search` (replace dom_seeds)
-  int64_t ensemble = 0;                  ///< > 0: a DOM ensemble of the draws dom_seeds[0], +1, ..., +n-1
+  std::string mode = "both";                          ///< aom, dom or both
+  std::vector<int64_t> dom_seeds;                     ///< empty: the run's stored seed; several: a DOM profile
+  std::vector<std::string> dom_profiles;              ///< named profiles stored by `was dom-search` (replace dom_seeds)
+  int64_t ensemble = 0;                               ///< > 0: a DOM ensemble of the draws dom_seeds[0], +1, ..., +n-1
   std::vector<data::TestAugmentation> augmentations;  ///< robustness sweep, on AOM and the first DOM seed
-  uint64_t augment_seed = 0;             ///< seeds the test-time augmentation draws
+  uint64_t augment_seed = 0;                          ///< seeds the test-time augmentation draws
   int64_t batch_size = 256;
-  int64_t bn_batches = 50;               ///< to estimate BN statistics of a DOM seed that has none
-  int64_t test_subset = 0;               ///< first N test images (0: all)
-  int64_t stochastic_dom = 0;            ///< > 0: the paper's DOM, a fresh draw per test batch, this many passes
+  int64_t bn_batches = 50;     ///< to estimate BN statistics of a DOM seed that has none
+  int64_t test_subset = 0;     ///< first N test images (0: all)
+  int64_t stochastic_dom = 0;  ///< > 0: the paper's DOM, a fresh draw per test batch, this many passes
   /// Also evaluate every mode as the released code does (BatchNorm in training
   /// mode on shuffled batches of 128); always on for a --protocol paper run.
   bool paper_eval = false;

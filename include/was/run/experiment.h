@@ -17,8 +17,8 @@
 namespace was {
 
 struct PolicyEntry {
-  std::string label;   ///< names the cell: "baseline", "C", "crop0.4-0.6"
-  std::string policy;  ///< as --was takes it
+  std::string label;            ///< names the cell: "baseline", "C", "crop0.4-0.6"
+  std::string policy;           ///< as --was takes it
   std::vector<uint64_t> seeds;  ///< this policy's seeds ("seeds" in its entry); empty: the grid's
 };
 
@@ -28,7 +28,7 @@ struct Experiment {
   std::vector<std::string> models, datasets;
   std::vector<PolicyEntry> policies;
   std::vector<uint64_t> seeds;
-  std::map<std::string, std::string> data_dirs;  ///< per dataset ("" : its standard place)
+  std::map<std::string, std::string> data_dirs;     ///< per dataset ("" : its standard place)
   nlohmann::json train = nlohmann::json::object();  ///< the training settings, as TrainOptions::to_json writes them
   int64_t dom_seed = 0;
   std::string granularity;
@@ -76,7 +76,7 @@ void check_grid(const Experiment& experiment, const std::string& out);
 std::string grid_headline(const Experiment& experiment, const std::string& out);
 
 struct GridOutcome {
-  std::string out;                            ///< the grid directory used
+  std::string out;                                   ///< the grid directory used
   nlohmann::json summary = nlohmann::json::array();  ///< every cell's evaluate_run() result, in grid order
   size_t skipped = 0;  ///< cells another process was running (then summary.json is not written)
 };

@@ -25,8 +25,8 @@ struct TrainRequest {
   std::string granularity;  ///< "" : the policy's own
   uint64_t seed = 0;
   int64_t dom_seed = 0;
-  int64_t image_size = 0;     ///< imagefolder: resize to N x N (0: keep)
-  bool coarse_labels = false; ///< cifar100: the 20 coarse classes
+  int64_t image_size = 0;      ///< imagefolder: resize to N x N (0: keep)
+  bool coarse_labels = false;  ///< cifar100: the 20 coarse classes
   TrainOptions options;
   std::string out;     ///< the run directory ("" : runs/MODEL-POLICY-sSEED, or the resumed run's)
   std::string resume;  ///< a checkpoint or run directory to continue exactly ("" : a fresh run)

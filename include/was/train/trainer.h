@@ -23,15 +23,15 @@ struct TrainOptions {
   double lr = 0.01;  ///< the paper's SGD settings (WAS-SPEC §7)
   double momentum = 0.9;
   double weight_decay = 0.0;
-  bool cosine = false;          ///< cosine decay of lr to 0 over all steps
-  int64_t bn_batches = 50;      ///< batches per mode for BN re-estimation; 0 keeps training statistics
-  int64_t checkpoint_every = 0; ///< also checkpoint every N steps (0: at epoch ends only)
-  int64_t eval_every = 1;       ///< evaluate on the test set every N epochs (0: only at the end)
-  int64_t max_steps = 0;        ///< stop after this many steps in total (0: no limit); for tests
-  int64_t train_subset = 0;     ///< the data: first N training images (0: all); applied by the caller
-  int64_t test_subset = 0;      ///< the data: first N test images (0: all); applied by the caller
-  double val_fraction = 0.0;    ///< the data: this fraction of the training images held out (select_training_data)
-  uint64_t val_seed = 0;        ///< which images are held out
+  bool cosine = false;           ///< cosine decay of lr to 0 over all steps
+  int64_t bn_batches = 50;       ///< batches per mode for BN re-estimation; 0 keeps training statistics
+  int64_t checkpoint_every = 0;  ///< also checkpoint every N steps (0: at epoch ends only)
+  int64_t eval_every = 1;        ///< evaluate on the test set every N epochs (0: only at the end)
+  int64_t max_steps = 0;         ///< stop after this many steps in total (0: no limit); for tests
+  int64_t train_subset = 0;      ///< the data: first N training images (0: all); applied by the caller
+  int64_t test_subset = 0;       ///< the data: first N test images (0: all); applied by the caller
+  double val_fraction = 0.0;     ///< the data: this fraction of the training images held out (select_training_data)
+  uint64_t val_seed = 0;         ///< which images are held out
   /// Shadow-weight draws per step (WAS-SPEC §4 keys draw k of step s by
   /// (s, k); draw 0 is the ordinary one, so draws = 1 is the ordinary step).
   int64_t draws = 1;
@@ -69,8 +69,8 @@ struct TrainOptions {
   /// which misjudge AOM; with it, an epoch can be selected on the figure
   /// the final evaluation reports.
   bool mode_bn_curves = false;
-  bool progress = true;         ///< report every batch to the Trainer's batch callback
-  std::string out_dir;          ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
+  bool progress = true;  ///< report every batch to the Trainer's batch callback
+  std::string out_dir;   ///< last.pt, metrics.jsonl, results.json go here ("" writes nothing)
 
   nlohmann::json to_json() const;
   /// Reads the options stored in a checkpoint.
@@ -112,9 +112,9 @@ using EpochCallback = std::function<void(const nlohmann::json&)>;
 
 /// Where training stands after a batch: for a progress display.
 struct BatchProgress {
-  int64_t epoch = 0, epochs = 0;     ///< 1-based
-  int64_t batch = 0, batches = 0;    ///< 1-based, per epoch
-  double loss = 0.0, top1 = 0.0;     ///< running means over the epoch so far
+  int64_t epoch = 0, epochs = 0;   ///< 1-based
+  int64_t batch = 0, batches = 0;  ///< 1-based, per epoch
+  double loss = 0.0, top1 = 0.0;   ///< running means over the epoch so far
   double images_per_s = 0.0;
 };
 using BatchCallback = std::function<void(const BatchProgress&)>;

@@ -1,4 +1,4 @@
-#include "was/runtime.h"
+#include "was/core/runtime.h"
 
 #include <c10/util/Logging.h>
 #if defined(C10_USE_GLOG) && __has_include(<glog/logging.h>)
@@ -7,15 +7,15 @@
 #endif
 
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <torch/version.h>
 
 #include <climits>
 #include <cstdlib>
 #include <thread>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was {
 
@@ -57,8 +57,7 @@ torch::Device parse_device(const std::string& text) {
   if (device->is_cuda() && !torch::cuda::is_available())
     throw Error("device '" + text + "' requested, but this build of LibTorch sees no CUDA device",
                 "use --device cpu, or build against a CUDA-enabled LibTorch");
-  if (!device->is_cpu() && !device->is_cuda())
-    throw Error("device '" + text + "' is not supported", "use cpu or cuda");
+  if (!device->is_cpu() && !device->is_cuda()) throw Error("device '" + text + "' is not supported", "use cpu or cuda");
   return *device;
 }
 

@@ -26,8 +26,8 @@ enum class StreamDomain : uint64_t {
   kShuffle = 3,
   kSynthetic = 4,
   kTestAugment = 5,
-  kAugment = 6,  ///< training-batch augmentation (data::Augmentation)
-  kValidation = 7,  ///< which training samples are held out for validation
+  kAugment = 6,        ///< training-batch augmentation (data::Augmentation)
+  kValidation = 7,     ///< which training samples are held out for validation
   kStochasticDom = 8,  ///< the paper's DOM: a fresh draw per test batch (repeat, layer, batch)
   kPaperEval = 9,      ///< the paper's evaluation: shuffled test batches, dropout masks
 };

@@ -1,4 +1,4 @@
-#include "was/io/directory_lock.h"
+#include "was/core/directory_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <system_error>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was {
 namespace fs = std::filesystem;
@@ -27,7 +27,8 @@ std::optional<DirectoryLock> DirectoryLock::try_acquire(const std::string& dir) 
   const std::string path = lock_path(dir);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw Error("cannot open lock file '" + path + "': " + std::strerror(errno), "check that the directory is writable");
+    throw Error("cannot open lock file '" + path + "': " + std::strerror(errno),
+                "check that the directory is writable");
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);

@@ -14,8 +14,7 @@ namespace was {
 /// a step fails, and removes the temporary file.
 void write_file_atomically(const std::string& path, const void* data, size_t size, const std::string& what = "file");
 
-inline void write_file_atomically(const std::string& path, const std::string& text,
-                                  const std::string& what = "file") {
+inline void write_file_atomically(const std::string& path, const std::string& text, const std::string& what = "file") {
   write_file_atomically(path, text.data(), text.size(), what);
 }
 

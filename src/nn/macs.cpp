@@ -1,4 +1,4 @@
-#include "was/eval/macs.h"
+#include "was/nn/macs.h"
 
 #include <ATen/record_function.h>
 
@@ -104,8 +104,8 @@ MacCount count_macs(const std::function<torch::Tensor(torch::Tensor)>& forward, 
   auto input = torch::zeros(input_shape, torch::TensorOptions().device(device));
   t_state = CountState{&count, &sparse_weights};
   t_depth = 0;
-  auto handle = at::addThreadLocalCallback(
-      at::RecordFunctionCallback(on_start, on_end).needsInputs(true).needsOutputs(true));
+  auto handle =
+      at::addThreadLocalCallback(at::RecordFunctionCallback(on_start, on_end).needsInputs(true).needsOutputs(true));
   try {
     forward(input);
   } catch (...) {

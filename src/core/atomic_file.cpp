@@ -1,4 +1,4 @@
-#include "was/io/atomic_file.h"
+#include "was/core/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "was/error.h"
+#include "was/core/error.h"
 
 namespace was {
 namespace fs = std::filesystem;
