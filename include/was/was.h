@@ -30,6 +30,7 @@
 #include "was/models/efficientnet_lite.h"
 #include "was/models/googlenet.h"
 #include "was/models/mobilenetv2.h"
+#include "was/models/inverted_residual.h"
 #include "was/models/resnet.h"
 #include "was/models/small_cnn.h"
 #include "was/models/vgg.h"

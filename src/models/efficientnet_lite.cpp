@@ -1,5 +1,7 @@
 #include "was/models/efficientnet_lite.h"
 
+#include "was/models/inverted_residual.h"
+
 #include <cmath>
 
 namespace was::models {
@@ -16,39 +18,6 @@ struct LiteStage {
 };
 
 }  // namespace
-
-MBConvImpl::MBConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
-                       int64_t expand_ratio, torch::nn::BatchNormOptions bn, double drop_connect_rate)
-    : use_residual(stride == 1 && in_channels == out_channels), drop_connect(drop_connect_rate) {
-  const auto norm = [&bn](int64_t channels) {
-    return was::FoldableBatchNorm2d(torch::nn::BatchNormOptions(channels).eps(bn.eps()).momentum(bn.momentum()));
-  };
-  TORCH_CHECK(stride == 1 || stride == 2, "MBConv: stride must be 1 or 2, got ", stride);
-  TORCH_CHECK(kernel_size % 2 == 1, "MBConv: the depthwise kernel must be odd, got ", kernel_size);
-  const int64_t hidden = in_channels * expand_ratio;
-  if (expand_ratio != 1) {
-    expand = register_module("expand", lite_conv(in_channels, hidden, 1));
-    expand_bn = register_module("expand_bn", norm(hidden));
-  }
-  depthwise = register_module("depthwise", lite_conv(hidden, hidden, kernel_size, stride, /*groups=*/hidden));
-  depthwise_bn = register_module("depthwise_bn", norm(hidden));
-  project = register_module("project", lite_conv(hidden, out_channels, 1));
-  project_bn = register_module("project_bn", norm(out_channels));
-}
-
-torch::Tensor MBConvImpl::forward(torch::Tensor x) {
-  auto out = expand.is_empty() ? x : relu6_bf16_safe(expand_bn(expand(x)));  // N x t*in x H x W
-  out = relu6_bf16_safe(depthwise_bn(depthwise(out)));                       // N x t*in x H/s x W/s
-  out = project_bn(project(out));                                            // N x out x H/s x W/s
-  if (!use_residual) return out;
-  if (drop_connect > 0.0 && is_training()) {
-    // Per sample: keep with 1 - rate and rescale (the released code's drop_connect).
-    const double keep = 1.0 - drop_connect;
-    const auto mask = torch::floor(keep + torch::rand({out.size(0), 1, 1, 1}, out.options()));
-    out = out / keep * mask;
-  }
-  return x + out;
-}
 
 EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientNetLiteOptions options) {
   // clang-format off
@@ -78,8 +47,12 @@ EfficientNetLiteImpl::EfficientNetLiteImpl(const ModelConfig& config, EfficientN
     for (int64_t i = 0; i < stage.blocks; ++i, ++index) {
       // The released loop scales 0.2 by the block index over the number of stages.
       const double drop_connect = released ? 0.2 * double(index) / double(stages.size()) : 0.0;
-      blocks->push_back(MBConv(channels, stage.channels, stage.kernel_size, i == 0 ? stage.stride : 1,
-                               stage.expand_ratio, bn, drop_connect));
+      blocks->push_back(InvertedResidual(InvertedResidualOptions(channels, stage.channels)
+                                             .kernel_size(stage.kernel_size)
+                                             .stride(i == 0 ? stage.stride : 1)
+                                             .expand_ratio(stage.expand_ratio)
+                                             .batchnorm(bn)
+                                             .drop_connect(drop_connect)));
       channels = stage.channels;
     }
   }

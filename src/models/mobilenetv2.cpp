@@ -1,5 +1,7 @@
 #include "was/models/mobilenetv2.h"
 
+#include "was/models/inverted_residual.h"
+
 namespace was::models {
 namespace {
 
@@ -15,28 +17,6 @@ struct Stage {
 };
 
 }  // namespace
-
-InvertedResidualImpl::InvertedResidualImpl(int64_t in_channels, int64_t out_channels, int64_t stride,
-                                           int64_t expand_ratio, bool always_expand, bool bias)
-    : use_residual(stride == 1 && in_channels == out_channels) {
-  TORCH_CHECK(stride == 1 || stride == 2, "InvertedResidual: stride must be 1 or 2, got ", stride);
-  const int64_t hidden = in_channels * expand_ratio;
-  if (expand_ratio != 1 || always_expand) {
-    expand = register_module("expand", conv(in_channels, hidden, 1, 1, 1, bias));
-    expand_bn = register_module("expand_bn", was::FoldableBatchNorm2d(hidden));
-  }
-  depthwise = register_module("depthwise", conv(hidden, hidden, 3, stride, /*groups=*/hidden, bias));
-  depthwise_bn = register_module("depthwise_bn", was::FoldableBatchNorm2d(hidden));
-  project = register_module("project", conv(hidden, out_channels, 1, 1, 1, bias));
-  project_bn = register_module("project_bn", was::FoldableBatchNorm2d(out_channels));
-}
-
-torch::Tensor InvertedResidualImpl::forward(torch::Tensor x) {
-  auto out = expand.is_empty() ? x : relu6_bf16_safe(expand_bn(expand(x)));  // N x t*in x H x W
-  out = relu6_bf16_safe(depthwise_bn(depthwise(out)));                       // N x t*in x H/s x W/s
-  out = project_bn(project(out));  // N x out x H/s x W/s; linear bottleneck (the paper's §3.2)
-  return use_residual ? x + out : out;
-}
 
 MobileNetV2Impl::MobileNetV2Impl(const ModelConfig& config, MobileNetV2Options options) {
   const bool released = options.released_code();
@@ -59,8 +39,11 @@ MobileNetV2Impl::MobileNetV2Impl(const ModelConfig& config, MobileNetV2Options o
   int64_t channels = 32;
   for (const auto& stage : stages) {
     for (int64_t i = 0; i < stage.blocks; ++i) {
-      blocks->push_back(InvertedResidual(channels, stage.channels, i == 0 ? stage.stride : 1, stage.expand_ratio,
-                                         /*always_expand=*/released, /*bias=*/released));
+      blocks->push_back(InvertedResidual(InvertedResidualOptions(channels, stage.channels)
+                                             .stride(i == 0 ? stage.stride : 1)
+                                             .expand_ratio(stage.expand_ratio)
+                                             .always_expand(released)
+                                             .bias(released)));
       channels = stage.channels;
     }
   }

@@ -35,21 +35,6 @@ struct EfficientNetLiteOptions {
   TORCH_ARG(bool, released_code) = false;
 };
 
-/// MBConv without squeeze-and-excitation: expand (1x1, skipped when the ratio
-/// is 1), depthwise kxk (the stride), project (1x1, linear); ReLU6; an
-/// identity shortcut when the stride is 1 and the widths match.
-struct MBConvImpl : torch::nn::Module {
-  MBConvImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride, int64_t expand_ratio,
-             torch::nn::BatchNormOptions bn = torch::nn::BatchNormOptions(1), double drop_connect = 0.0);
-  torch::Tensor forward(torch::Tensor x);
-
-  bool use_residual;
-  double drop_connect;  ///< training: each sample's residual branch is dropped with this probability
-  was::CompactableConv2d expand{nullptr}, depthwise{nullptr}, project{nullptr};
-  was::FoldableBatchNorm2d expand_bn{nullptr}, depthwise_bn{nullptr}, project_bn{nullptr};
-};
-TORCH_MODULE(MBConv);
-
 struct EfficientNetLiteImpl : ClassifierImpl {
   explicit EfficientNetLiteImpl(const ModelConfig& config, EfficientNetLiteOptions options = {});
   torch::Tensor forward(torch::Tensor x) override;

@@ -33,21 +33,6 @@ struct MobileNetV2Options {
   TORCH_ARG(bool, released_code) = false;
 };
 
-/// Expand (1x1, `expand_ratio` x wider, skipped when it is 1), depthwise 3x3
-/// (the stride), project (1x1, linear: no activation); an identity shortcut
-/// when the stride is 1 and the widths match.
-struct InvertedResidualImpl : torch::nn::Module {
-  /// `always_expand`: a 1x1 expansion also at expand_ratio 1; `bias`: biased convolutions.
-  InvertedResidualImpl(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
-                       bool always_expand = false, bool bias = false);
-  torch::Tensor forward(torch::Tensor x);
-
-  bool use_residual;
-  was::CompactableConv2d expand{nullptr}, depthwise{nullptr}, project{nullptr};
-  was::FoldableBatchNorm2d expand_bn{nullptr}, depthwise_bn{nullptr}, project_bn{nullptr};
-};
-TORCH_MODULE(InvertedResidual);
-
 struct MobileNetV2Impl : ClassifierImpl {
   explicit MobileNetV2Impl(const ModelConfig& config, MobileNetV2Options options = {});
   torch::Tensor forward(torch::Tensor x) override;
