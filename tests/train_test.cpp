@@ -151,6 +151,35 @@ TEST(TrainerTest, ModeBatchNormCurvesLeaveTrainingUnchangedAndEndOnTheFinalFigur
   EXPECT_THROW(was::Trainer(*net, split, paper, state), was::Error);
 }
 
+TEST(TrainerTest, BatchNormIsReestimatedWithTheTrainingAugmentation) {
+  const auto split = tiny_split();
+  const auto state = fresh_state(split, "CT");
+  auto options = tiny_options("", 1);
+  options.augment = true;
+  auto net = make_network(state);
+  const auto done = was::Trainer(*net, split, options, state).run();
+  EXPECT_EQ(done.results["bn_augmented"], true);
+  const auto augmentation = was::batchnorm_augmentation_of(done);
+  EXPECT_TRUE(augmentation.enabled());
+
+  // The stored DOM statistics are those of augmented batches, not of plain ones.
+  const auto dom = Mode::dom(0);
+  const auto stored = net->batchnorm().entry(dom.key())[0][0].clone();
+  was::reestimate_batchnorm_after_training(*net, dom, split.train, split.normalization, state.seed, 2, torch::kCPU,
+                                           augmentation);
+  EXPECT_TRUE(torch::equal(net->batchnorm().entry(dom.key())[0][0], stored));
+  was::reestimate_batchnorm_after_training(*net, dom, split.train, split.normalization, state.seed, 2);
+  EXPECT_FALSE(torch::equal(net->batchnorm().entry(dom.key())[0][0], stored));
+
+  // Runs finished before the choice was recorded re-estimated without augmentation.
+  auto older = done;
+  older.results.erase("bn_augmented");
+  EXPECT_FALSE(was::batchnorm_augmentation_of(older).enabled());
+  auto unfinished = done;
+  unfinished.results = nlohmann::json::object();
+  EXPECT_TRUE(was::batchnorm_augmentation_of(unfinished).enabled());
+}
+
 TEST(CheckpointTest, RoundTripRestoresEverything) {
   const auto split = tiny_split();
   TempDir dir;

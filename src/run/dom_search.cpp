@@ -94,7 +94,7 @@ DomSearchResult search_dom(Checkpoint& ckpt, const DomSearchSpec& spec, const st
   // AOM's validation top-1 is the reference of the macs objective.
   if (!net.batchnorm().has("aom"))
     reestimate_batchnorm_after_training(net, Mode::aom(), data.train, state.normalization, state.seed, bn_batches,
-                                        device);
+                                        device, batchnorm_augmentation_of(state));
   result.aom_val_top1 = evaluate(net, clean, Mode::aom()).top1();
   result.aom_macs = net.macs(Mode::aom()).total();
   result.batchnorm_before = net.batchnorm().keys();
@@ -109,7 +109,8 @@ DomSearchResult search_dom(Checkpoint& ckpt, const DomSearchSpec& spec, const st
     DomCandidate c;
     c.mode = modes[i];
     if (!net.batchnorm().has(c.mode.key()))
-      reestimate_batchnorm_after_training(net, c.mode, data.train, state.normalization, state.seed, bn_batches, device);
+      reestimate_batchnorm_after_training(net, c.mode, data.train, state.normalization, state.seed, bn_batches, device,
+                                          batchnorm_augmentation_of(state));
     c.val_top1 = evaluate(net, loader, c.mode).top1();
     c.macs = net.macs(c.mode).total();
     c.sparsity = net.sparsity(c.mode).transformed_rate();

@@ -38,7 +38,8 @@ std::string ensure_mode_batchnorm(Checkpoint& ckpt, const Mode& mode, const data
   if (net.batchnorm().has(mode.key())) return "per-mode";
   if (bn_batches <= 0 || net.batchnorm().num_layers() == 0) return "training";
   // A DOM seed never used before: estimate its statistics now, as training would have.
-  reestimate_batchnorm_after_training(net, mode, train, ckpt.state.normalization, ckpt.state.seed, bn_batches, device);
+  reestimate_batchnorm_after_training(net, mode, train, ckpt.state.normalization, ckpt.state.seed, bn_batches, device,
+                                      batchnorm_augmentation_of(ckpt.state));
   return "per-mode (estimated now)";
 }
 

@@ -175,7 +175,8 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
         for (const auto& t : layer) kept.back().push_back(t.clone());
       }
       reestimate_batchnorm_after_training(net, mode, train, state.normalization, state.seed,
-                                          state.results["bn_batches"].get<int64_t>(), device);
+                                          state.results["bn_batches"].get<int64_t>(), device,
+                                          batchnorm_augmentation_of(state));
       const double d = statistics_difference(net.batchnorm().entry(mode.key()), kept);
       v.expect(d <= tolerance, name +
                                    " BatchNorm statistics match a re-estimation from the training data (max "

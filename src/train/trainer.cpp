@@ -203,6 +203,10 @@ void Trainer::set_process_group(distributed::ProcessGroup* group, int64_t bucket
   reducer_ = std::make_unique<distributed::GradientReducer>(*group_, network_.module().parameters(), bucket_bytes);
 }
 
+data::Augmentation Trainer::batchnorm_augmentation() const {
+  return options_.augment.value_or(false) ? data::Augmentation::standard() : data::Augmentation{};
+}
+
 bool Trainer::writes() const { return group_ == nullptr || group_->rank() == 0; }
 
 std::pair<data::Batch, double> Trainer::local_share(const data::Batch& global) const {
@@ -431,7 +435,7 @@ void Trainer::evaluate_with_mode_batchnorm(nlohmann::json& metrics, const data::
   for (const auto& mode : modes) {
     bank.restore(kSaved);
     reestimate_batchnorm_after_training(network_, mode, split_.train, split_.normalization, state_.seed,
-                                        options_.bn_batches, device_);
+                                        options_.bn_batches, device_, batchnorm_augmentation());
     const std::string name = mode.is_dom() ? "dom" : "aom";
     metrics["test_top1_" + name + "_bn"] = evaluate(network_, test, mode, true).top1();
     if (split_.validation.size() > 0) {
@@ -488,12 +492,21 @@ void select_training_data(data::Split& split, const TrainOptions& options) {
 
 int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, const data::Dataset& train,
                                             const data::Normalization& normalization, uint64_t run_seed,
-                                            int64_t bn_batches, torch::Device device) {
+                                            int64_t bn_batches, torch::Device device,
+                                            const data::Augmentation& augmentation) {
   if (bn_batches <= 0 || network.batchnorm().num_layers() == 0) return 0;
-  data::BatchLoader source(train, normalization, kEvalBatch, true, run_seed ^ kBatchNormSeedSalt, false, device);
+  data::BatchLoader source(train, normalization, kEvalBatch, true, run_seed ^ kBatchNormSeedSalt, false, device,
+                           augmentation);
   const int64_t n = std::min(bn_batches, source.batches_per_epoch());
   network.reestimate_batchnorm(mode, n, [&](int64_t i) { return source.batch(0, i).images; });
   return n;
+}
+
+data::Augmentation batchnorm_augmentation_of(const RunState& state) {
+  const bool finished_before_the_record = !state.results.empty() && !state.results.contains("bn_augmented");
+  if (finished_before_the_record || !state.results.value("bn_augmented", true)) return {};
+  const auto augment = state.train_options.value("augment", nlohmann::json());
+  return augment.is_boolean() && augment.get<bool>() ? data::Augmentation::standard() : data::Augmentation{};
 }
 
 void Trainer::finish() {
@@ -512,7 +525,7 @@ void Trainer::finish() {
     r["top1_training_bn"] = with_training_bn.top1();
     if (bn_batches > 0 && bank.num_layers() > 0) {
       reestimate_batchnorm_after_training(network_, mode, split_.train, split_.normalization, state_.seed, bn_batches,
-                                          device_);
+                                          device_, batchnorm_augmentation());
       const auto with_mode_bn = evaluate(network_, test, mode, true);
       r["top1"] = with_mode_bn.top1();
       r["loss"] = with_mode_bn.loss;
@@ -563,6 +576,7 @@ void Trainer::finish() {
   if (!options_.protocol.empty()) results["protocol"] = options_.protocol;
   results["dom_seed"] = state_.dom_seed;
   results["bn_batches"] = bn_batches;
+  results["bn_augmented"] = batchnorm_augmentation().enabled();
   if (split_.validation.size() > 0) results["val_images"] = split_.validation.size();
   state_.results = results;
   state_.finished = true;

@@ -102,10 +102,18 @@ void select_training_data(data::Split& split, const TrainOptions& options);
 /// Re-estimates the BatchNorm statistics of `mode` as the end of training
 /// does (and as `was eval` and `was check` redo it): from the first
 /// `bn_batches` batches of 256 images of `train`, in an order fixed by
-/// `run_seed`. Returns the number of batches used (0: nothing to do).
+/// `run_seed`, drawn with `augmentation` (the run's training augmentation:
+/// the layers after each BatchNorm were trained on the statistics of
+/// augmented images). Returns the number of batches used (0: nothing to do).
 int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, const data::Dataset& train,
                                             const data::Normalization& normalization, uint64_t run_seed,
-                                            int64_t bn_batches, torch::Device device = torch::kCPU);
+                                            int64_t bn_batches, torch::Device device = torch::kCPU,
+                                            const data::Augmentation& augmentation = {});
+
+/// The augmentation a stored run re-estimates BatchNorm statistics with: its
+/// training augmentation for runs that record `bn_augmented` in their results
+/// (or have none yet), none for finished runs written before it was recorded.
+data::Augmentation batchnorm_augmentation_of(const RunState& state);
 
 /// What each epoch reports (one JSON line).
 using EpochCallback = std::function<void(const nlohmann::json&)>;
@@ -168,6 +176,8 @@ class Trainer {
   bool writes() const;
   bool paper_protocol() const { return options_.protocol == "paper"; }
   /// The per-epoch evaluations of the paper's protocol, added to `metrics`.
+  /// What BatchNorm statistics are re-estimated with: the training augmentation.
+  data::Augmentation batchnorm_augmentation() const;
   void evaluate_with_mode_batchnorm(nlohmann::json& metrics, const data::Dataset& test_images);
   void evaluate_as_paper(nlohmann::json& metrics, int64_t epoch);
 
