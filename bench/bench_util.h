@@ -87,8 +87,8 @@ inline void print_operator_profile(const std::function<void()>& run, int runs, s
           const auto pad = in[4].toIntVector();
           span->label = "conv2d " + std::to_string(w.size(0)) + "x" + std::to_string(w.size(1)) + "x" +
                         std::to_string(w.size(2)) + "x" + std::to_string(w.size(3)) + " on " +
-                        std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) + " pad " +
-                        std::to_string(pad[0]) + "," + std::to_string(pad[1]);
+                        std::to_string(x.size(2)) + "x" + std::to_string(x.size(3)) + " pad " + std::to_string(pad[0]) +
+                        "," + std::to_string(pad[1]);
         }
         span->start = Clock::now();
         return span;

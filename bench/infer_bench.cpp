@@ -10,9 +10,9 @@
 //   build/bench/was_bench_infer --models resnet18,vgg16,mobilenetv2 --policies crop=0.4:0.6,crop=0.2:0.4
 //   build/bench/was_bench_infer --models resnet18 --policies crop=0.4:0.6 --profile dom-compact
 #include <ATen/record_function.h>
-#include <CLI/CLI.hpp>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <array>
@@ -26,10 +26,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_util.h"
+#include "was/core/runtime.h"
 #include "was/io/export.h"
 #include "was/network.h"
 #include "was/nn/compact.h"
-#include "was/runtime.h"
 
 namespace {
 
@@ -55,7 +55,6 @@ using was::bench::percentile;
 using was::bench::seconds_since;
 using was::bench::split;
 
-
 // Time spent in convolutions with kernels larger than 1x1 (the ones WAS transforms).
 thread_local double t_conv_seconds = 0;
 thread_local int t_conv_depth = 0;
@@ -65,24 +64,24 @@ struct TimerContext : at::ObserverContext {
 };
 
 double transformed_conv_share(was::InferenceModel& m, const torch::Tensor& x) {
-  auto handle = at::addThreadLocalCallback(
-      at::RecordFunctionCallback(
-          [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-            if (std::string(fn.name()) != "aten::convolution") return nullptr;
-            auto ctx = std::make_unique<TimerContext>();
-            const auto inputs = fn.inputs();
-            const auto w = inputs[1].toTensor();
-            ctx->timed = t_conv_depth++ == 0 && (w.size(2) > 1 || w.size(3) > 1);
-            ctx->start = Clock::now();
-            return ctx;
-          },
-          [](const at::RecordFunction&, at::ObserverContext* raw) {
-            auto* ctx = static_cast<TimerContext*>(raw);
-            if (ctx == nullptr) return;  // not a convolution
-            --t_conv_depth;
-            if (ctx->timed) t_conv_seconds += seconds_since(ctx->start);
-          })
-          .needsInputs(true));
+  auto handle =
+      at::addThreadLocalCallback(at::RecordFunctionCallback(
+                                     [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+                                       if (std::string(fn.name()) != "aten::convolution") return nullptr;
+                                       auto ctx = std::make_unique<TimerContext>();
+                                       const auto inputs = fn.inputs();
+                                       const auto w = inputs[1].toTensor();
+                                       ctx->timed = t_conv_depth++ == 0 && (w.size(2) > 1 || w.size(3) > 1);
+                                       ctx->start = Clock::now();
+                                       return ctx;
+                                     },
+                                     [](const at::RecordFunction&, at::ObserverContext* raw) {
+                                       auto* ctx = static_cast<TimerContext*>(raw);
+                                       if (ctx == nullptr) return;  // not a convolution
+                                       --t_conv_depth;
+                                       if (ctx->timed) t_conv_seconds += seconds_since(ctx->start);
+                                     })
+                                     .needsInputs(true));
   torch::NoGradGuard no_grad;
   m.net->forward(x);  // warm
   t_conv_seconds = 0;
@@ -234,10 +233,10 @@ nlohmann::json run_paired_child(Args a) {
 nlohmann::json spawn(const std::string& self, const Args& a, const std::string& model, const std::string& policy,
                      const std::string& variant) {
   const std::string cmd = self + " --child" + (a.channels_last ? " --channels-last" : "") + " --threads " +
-                          std::to_string(a.threads) + " --large-batch " +
-                          std::to_string(a.large_batch) + " --large-reps " + std::to_string(a.large_reps) +
-                          " --small-reps " + std::to_string(a.small_reps) + " --model " + model + " --policy '" +
-                          policy + "' --variant " + variant;
+                          std::to_string(a.threads) + " --large-batch " + std::to_string(a.large_batch) +
+                          " --large-reps " + std::to_string(a.large_reps) + " --small-reps " +
+                          std::to_string(a.small_reps) + " --model " + model + " --policy '" + policy + "' --variant " +
+                          variant;
   return nlohmann::json::parse(command_output(cmd));
 }
 
@@ -268,7 +267,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   app.add_flag("--channels-last", a.channels_last, "run NHWC (channels-last) activations and weights");
-  app.add_option("--profile", a.profile, "aom, dom or dom-compact: print one forward of the first model and policy by operator instead")
+  app.add_option("--profile", a.profile,
+                 "aom, dom or dom-compact: print one forward of the first model and policy by operator instead")
       ->check(CLI::IsMember({"aom", "dom", "dom-compact"}));
   app.add_flag("--child", a.child)->group("");
   app.add_option("--model", a.model)->group("");
@@ -300,8 +300,9 @@ int main(int argc, char** argv) {
   char self[4096] = {};
   if (readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) return 1;
 
-  std::printf("| model | policy | variant | img/s b128 | img/s b1 | p50/p90/p99 ms b1 | peak MiB | MACs (M) | speedup b128 | "
-              "speedup b1 | MAC ratio | attainable | realised/attainable b128 |\n");
+  std::printf(
+      "| model | policy | variant | img/s b128 | img/s b1 | p50/p90/p99 ms b1 | peak MiB | MACs (M) | speedup b128 | "
+      "speedup b1 | MAC ratio | attainable | realised/attainable b128 |\n");
   std::printf("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& model : split(a.models, ','))
     for (const auto& policy : split(a.policies, ',')) {
@@ -323,11 +324,12 @@ int main(int argc, char** argv) {
       for (const auto& [name, m] : {std::pair{"AOM", aom}, std::pair{"DOM", dom}, std::pair{"DOM compact", compact}}) {
         const double s128 = m["batch128_ips"].get<double>() / aom["batch128_ips"].get<double>();
         const double s1 = m["batch1_ips"].get<double>() / aom["batch1_ips"].get<double>();
-        std::printf("| %s | %s | %s | %.1f | %.1f | %.2f/%.2f/%.2f | %.0f | %.1f | %.2fx | %.2fx | %.2fx | %.2fx | %.2f |\n",
-                    model.c_str(), policy.c_str(), name, m["batch128_ips"].get<double>(), m["batch1_ips"].get<double>(),
-                    m["p50_ms"].get<double>(), m["p90_ms"].get<double>(), m["p99_ms"].get<double>(),
-                    m["peak_rss_mib"].get<double>(), m["macs"].get<double>() / 1e6, s128, s1, ideal_mac, attainable,
-                    s128 / attainable);
+        std::printf(
+            "| %s | %s | %s | %.1f | %.1f | %.2f/%.2f/%.2f | %.0f | %.1f | %.2fx | %.2fx | %.2fx | %.2fx | %.2f |\n",
+            model.c_str(), policy.c_str(), name, m["batch128_ips"].get<double>(), m["batch1_ips"].get<double>(),
+            m["p50_ms"].get<double>(), m["p90_ms"].get<double>(), m["p99_ms"].get<double>(),
+            m["peak_rss_mib"].get<double>(), m["macs"].get<double>() / 1e6, s128, s1, ideal_mac, attainable,
+            s128 / attainable);
       }
       const auto paired = median_fields(runs["paired"]);
       std::fflush(stdout);

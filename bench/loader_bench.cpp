@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "was/core/runtime.h"
 #include "was/data/cifar.h"
 #include "was/data/datasets.h"
 #include "was/data/loader.h"
 #include "was/network.h"
-#include "was/runtime.h"
 
 namespace {
 

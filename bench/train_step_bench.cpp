@@ -35,8 +35,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_util.h"
+#include "was/core/runtime.h"
 #include "was/network.h"
-#include "was/runtime.h"
 
 #ifndef WAS_SOURCE_DIR
 #define WAS_SOURCE_DIR "."
@@ -199,8 +199,9 @@ Json measure_transform(const Args& a) {
   torch::NoGradGuard no_grad;
   const double forward = time_ms([](Layer& l) { was::apply_plane_transform(l.w, l.a); });
   const double copy = time_ms([](Layer& l) { l.w.clone(); });
-  return {{"layers", layers.size()}, {"weights", weights}, {"forward_backward_ms", trained},
-          {"matmul_forward_backward_ms", matmul}, {"forward_ms", forward}, {"copy_ms", copy}};
+  return {{"layers", layers.size()},        {"weights", weights},
+          {"forward_backward_ms", trained}, {"matmul_forward_backward_ms", matmul},
+          {"forward_ms", forward},          {"copy_ms", copy}};
 }
 
 /// Time by operator over two steps.
@@ -310,12 +311,12 @@ int main(int argc, char** argv) {
                        m["step_s"].get<double>());
       }
     const auto conv = Json::parse(command_output(self + " --child --kind conv --batch " + std::to_string(a.batch) +
-                                           " --threads " + std::to_string(a.threads)));
+                                                 " --threads " + std::to_string(a.threads)));
     conv_gflops.push_back(conv["gflops"].get<double>());
     for (const auto& model : models)
-      transform[model].push_back(Json::parse(command_output(self + " --child --kind transform --model " + model +
-                                                      " --policy " + a.transform_policy + " --threads " +
-                                                      std::to_string(a.threads))));
+      transform[model].push_back(
+          Json::parse(command_output(self + " --child --kind transform --model " + model + " --policy " +
+                                     a.transform_policy + " --threads " + std::to_string(a.threads))));
   }
   const auto med = [&](const std::string& model, const std::string& config, const char* key) {
     std::vector<double> v;
