@@ -29,7 +29,7 @@
 #include "was/core/runtime.h"
 #include "was/io/export.h"
 #include "was/network.h"
-#include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace {
 

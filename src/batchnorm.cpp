@@ -1,7 +1,7 @@
 #include "was/batchnorm.h"
 
 #include "was/core/error.h"
-#include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace was {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "was/core/error.h"
 #include "was/models/classifier.h"
-#include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace was {
 

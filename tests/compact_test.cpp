@@ -6,7 +6,9 @@
 
 #include "was/core/error.h"
 #include "was/io/export.h"
+#include "was/nn/batchnorm_fold.h"
 #include "was/nn/compact.h"
+#include "was/nn/layers.h"
 #include "was/nn/macs.h"
 
 namespace {

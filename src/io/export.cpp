@@ -6,7 +6,9 @@
 
 #include "was/core/atomic_file.h"
 #include "was/core/error.h"
+#include "was/nn/batchnorm_fold.h"
 #include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace was {
 namespace fs = std::filesystem;

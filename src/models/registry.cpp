@@ -10,7 +10,7 @@
 #include "was/models/resnet.h"
 #include "was/models/small_cnn.h"
 #include "was/models/vgg.h"
-#include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace was::models {
 namespace {

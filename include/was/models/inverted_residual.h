@@ -9,7 +9,7 @@
 #include <torch/torch.h>
 
 #include "was/models/classifier.h"
-#include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace was::models {
 

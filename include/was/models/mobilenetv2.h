@@ -12,7 +12,7 @@
 #pragma once
 
 #include "was/models/classifier.h"
-#include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace was::models {
 

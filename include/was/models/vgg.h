@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "was/models/classifier.h"
-#include "was/nn/compact.h"
+#include "was/nn/layers.h"
 
 namespace was::models {
 
