@@ -108,7 +108,7 @@ was::Network make_network(const Args& a) {
 was::InferenceModel build_model(const Args& a) {
   const bool dom = a.variant != "aom";
   auto net = make_network(a);
-  was::RunState state;
+  was::RunRecord state;
   state.model = net.config();
   state.policy = net.policy().to_string();
   state.normalization = {{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};

@@ -9,7 +9,7 @@ import sys
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 # Lowest first, as docs/ARCHITECTURE.md draws them ("." is the WAS core, include/was/*.h).
-ORDER = ["core", "nn", "models", ".", "data", "paper", "eval", "io", "distributed", "train", "run"]
+ORDER = ["core", "nn", "models", ".", "data", "paper", "eval", "record", "io", "distributed", "train", "run", "report"]
 
 
 def folder_of(path):

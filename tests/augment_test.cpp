@@ -194,8 +194,8 @@ was::data::Split small_split(const std::string& name) {
   return split;
 }
 
-was::RunState state_for(const was::data::Split& split) {
-  was::RunState s;
+was::RunRecord state_for(const was::data::Split& split) {
+  was::RunRecord s;
   s.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
   s.policy = "CT";
   s.seed = 3;
@@ -216,7 +216,7 @@ was::TrainOptions options_for(const fs::path& out, int64_t epochs) {
   return o;
 }
 
-std::unique_ptr<was::Network> network_for(const was::RunState& s) {
+std::unique_ptr<was::Network> network_for(const was::RunRecord& s) {
   torch::manual_seed(s.seed);
   return std::make_unique<was::Network>(s.model, was::Policy::parse(s.policy), s.seed);
 }
@@ -233,9 +233,10 @@ TEST(AugmentTest, TrainerStoresTheResolvedChoice) {
     auto options = options_for(dir.path(), 1);
     options.augment = given;
     was::Trainer trainer(*net, split, options, state);
-    ASSERT_TRUE(trainer.state().train_options.contains("augment")) << name;
-    EXPECT_EQ(trainer.state().train_options["augment"].get<bool>(), expected) << name;
-    EXPECT_EQ(was::TrainOptions::from_json(trainer.state().train_options).augment, std::optional<bool>(expected));
+    const auto stored = trainer.state().to_json()["train_options"];
+    ASSERT_TRUE(stored.contains("augment")) << name;
+    EXPECT_EQ(stored["augment"].get<bool>(), expected) << name;
+    EXPECT_EQ(trainer.state().options.augment, std::optional<bool>(expected));
   }
   // Runs stored before augmentation existed carry no choice: the data set's default applies.
   EXPECT_FALSE(was::TrainOptions::from_json({{"epochs", 2}}).augment.has_value());
@@ -258,7 +259,7 @@ TEST(AugmentTest, ResumedAugmentedRunIsBitIdentical) {
     ASSERT_FALSE(stopped.finished);
   }
   auto ckpt = was::load_checkpoint((resumed_dir.path() / "last.pt").string());
-  auto options = was::TrainOptions::from_json(ckpt.state.train_options);
+  auto options = ckpt.state.options;
   ASSERT_EQ(options.augment, std::optional<bool>(true));
   options.progress = false;
   options.out_dir = resumed_dir.path().string();

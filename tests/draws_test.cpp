@@ -22,8 +22,8 @@ was::data::Split draws_split() {
   return was::data::make_synthetic(o);
 }
 
-was::RunState draws_state(const was::data::Split& split, const std::string& policy) {
-  was::RunState s;
+was::RunRecord draws_state(const was::data::Split& split, const std::string& policy) {
+  was::RunRecord s;
   s.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
   s.policy = policy;
   s.seed = 3;
@@ -47,13 +47,13 @@ was::TrainOptions one_step_options(int64_t draws, const std::string& combine) {
   return o;
 }
 
-std::unique_ptr<Network> draws_network(const was::RunState& s) {
+std::unique_ptr<Network> draws_network(const was::RunRecord& s) {
   torch::manual_seed(11);
   return std::make_unique<Network>(s.model, Policy::parse(s.policy), s.seed);
 }
 
 /// The first batch exactly as the trainer sees it.
-was::data::Batch first_training_batch(const was::data::Split& split, const was::RunState& s, int64_t batch_size) {
+was::data::Batch first_training_batch(const was::data::Split& split, const was::RunRecord& s, int64_t batch_size) {
   was::data::BatchLoader loader(split.train, split.normalization, batch_size, true, s.seed);
   return loader.batch(0, 0);
 }
@@ -105,12 +105,12 @@ TEST(HoldOut, RunTrainsOnTheRestAndReportsValidation) {
   ASSERT_EQ(split.validation.size(), 16);
   const auto s = draws_state(split, "CT");
   auto net = draws_network(s);
-  nlohmann::json last;
-  const auto final_state = was::Trainer(*net, split, options, s).run([&](const nlohmann::json& m) { last = m; });
-  EXPECT_TRUE(last.contains("val_top1_aom"));
-  EXPECT_TRUE(last.contains("val_top1_dom"));
-  EXPECT_TRUE(final_state.results["aom"].contains("val_top1"));
-  EXPECT_EQ(final_state.results["val_images"], 16);
+  was::EpochRecord last;
+  const auto final_state = was::Trainer(*net, split, options, s).run([&](const was::EpochRecord& m) { last = m; });
+  EXPECT_TRUE(last.evaluation("val_top1_aom"));
+  EXPECT_TRUE(last.evaluation("val_top1_dom"));
+  EXPECT_TRUE(final_state.results.aom->val_top1);
+  EXPECT_EQ(final_state.results.val_images, 16);
   EXPECT_EQ(final_state.step, 2);  // 48 images, batch 32: the held-out 16 were never a batch
 }
 

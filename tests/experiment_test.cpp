@@ -211,9 +211,7 @@ TEST_F(ExperimentTest, CheckPassesAndCatchesTampering) {
   EXPECT_NE(bn.out.find("FAIL  DOM BatchNorm statistics"), std::string::npos) << bn.out;
   EXPECT_NE(bn.err.find("check failed"), std::string::npos) << bn.err;
 
-  const auto macs = tampered("macs", [](was::Checkpoint& c) {
-    c.state.results["dom"]["macs"] = c.state.results["dom"]["macs"].get<int64_t>() + 1000;
-  });
+  const auto macs = tampered("macs", [](was::Checkpoint& c) { c.state.results.dom->macs += 1000; });
   EXPECT_EQ(macs.code, 1) << macs.out;
   EXPECT_NE(macs.out.find("FAIL  DOM (seed 0) MACs"), std::string::npos) << macs.out;
 

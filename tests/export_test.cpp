@@ -22,8 +22,8 @@ struct ExportTest : ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir); }
 
-  static was::RunState state_of(was::Network& net) {
-    was::RunState s;
+  static was::RunRecord state_of(was::Network& net) {
+    was::RunRecord s;
     s.model = net.config();
     s.policy = net.policy().to_string();
     s.dataset = "synthetic";

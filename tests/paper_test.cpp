@@ -12,11 +12,11 @@
 #include "was/data/datasets.h"
 #include "was/eval/evaluate.h"
 #include "was/eval/model_summary.h"
-#include "was/eval/selection.h"
 #include "was/io/checkpoint.h"
 #include "was/io/export.h"
 #include "was/network.h"
 #include "was/paper/tables.h"
+#include "was/record/selection.h"
 #include "was/train/trainer.h"
 
 namespace {
@@ -126,7 +126,7 @@ TEST(PaperGainTest, GainIsTrainedAbsentFromAomAndPresentInDom) {
 TEST(PaperGainTest, GainSurvivesCheckpointAndExportCarriesItOnlyInDom) {
   was::testing::TempDir dir("paper_gain");
   torch::manual_seed(2);
-  was::RunState state;
+  was::RunRecord state;
   state.model = {"small_cnn", 4, 3, 12};
   state.policy = "paper:T";
   state.seed = 3;
@@ -319,12 +319,14 @@ TEST(ReleasedEvaluationTest, BatchStatisticsLeaveRunningStatisticsAndGeneratorAl
 }
 
 TEST(SelectionTest, FinalBestTestAndValidationSelected) {
-  const nlohmann::json history = {
-      {{"epoch", 1}, {"test_top1_aom", 50.0}, {"val_top1_aom", 40.0}},
-      {{"epoch", 2}, {"test_top1_aom", 70.0}, {"val_top1_aom", 45.0}},
-      {{"epoch", 3}, {"test_top1_aom", 60.0}, {"val_top1_aom", 55.0}},
-      {{"epoch", 4}, {"test_top1_aom", 65.0}, {"val_top1_aom", 55.0}},  // a tie: the first epoch stays
-      {{"epoch", 5}}};
+  std::vector<was::EpochRecord> history;
+  for (const nlohmann::json& epoch :
+       nlohmann::json{{{"epoch", 1}, {"test_top1_aom", 50.0}, {"val_top1_aom", 40.0}},
+                      {{"epoch", 2}, {"test_top1_aom", 70.0}, {"val_top1_aom", 45.0}},
+                      {{"epoch", 3}, {"test_top1_aom", 60.0}, {"val_top1_aom", 55.0}},
+                      {{"epoch", 4}, {"test_top1_aom", 65.0}, {"val_top1_aom", 55.0}},  // a tie: the first epoch stays
+                      {{"epoch", 5}}})
+    history.push_back(was::EpochRecord::from_json(epoch));
   const auto s = was::select_epochs(history, "aom");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->final_top1, 65.0);
@@ -336,7 +338,7 @@ TEST(SelectionTest, FinalBestTestAndValidationSelected) {
   EXPECT_FALSE(was::select_epochs(history, "dom"));
   const auto all = was::select_all_epochs(history);
   EXPECT_EQ(all.size(), 1u);
-  EXPECT_EQ(all["aom"]["best_test"], 70.0);
+  EXPECT_EQ(all.at("aom").best_test_top1, 70.0);
 }
 
 TEST(ProtocolTest, PaperFixesTheReleasedSettingsAndRefusesContradictions) {
@@ -397,10 +399,10 @@ TEST_F(PaperCliTest, ProtocolPaperRunReportsThreeSelectionsAcrossResume) {
   // The selection is the history's.
   auto ckpt = was::load_checkpoint((dir / "whole" / "last.pt").string());
   EXPECT_EQ(ckpt.state.history.size(), 3u);
-  EXPECT_EQ(a["selection"], was::select_all_epochs(ckpt.state.history));
+  EXPECT_EQ(a["selection"], was::selections_json(was::select_all_epochs(ckpt.state.history)));
   EXPECT_EQ(ckpt.state.normalization.mean, std::vector<double>(size_t(ckpt.state.model.in_channels), 0.5));
-  EXPECT_EQ(ckpt.state.train_options["lr"], 0.01);
-  EXPECT_EQ(ckpt.state.train_options["augment"], false);
+  EXPECT_EQ(ckpt.state.options.lr, 0.01);
+  EXPECT_EQ(ckpt.state.options.augment, std::optional<bool>(false));
   // was eval carries the stochastic DOM and the released code's evaluation.
   const auto ev = run("eval " + (dir / "whole").string() + " --stochastic-dom 2 --bn-batches 1 --json " +
                       (dir / "eval.json").string());
@@ -469,24 +471,24 @@ namespace {
 TEST_F(PaperCliTest, ReportPrintsThePapersFiguresBesideTheMeasuredOnes) {
   torch::manual_seed(0);
   Network stand_in({"small_cnn", 10, 3, 32}, Policy::parse("paper:CT"), 0);
-  was::RunState state;
+  was::RunRecord state;
   state.model = {"mobilenetv2_paper", 10, 3, 32};
   state.policy = "paper:rcrop=0.8:1,translate=0.3:0.3";
   state.dataset = "cifar10";
   state.normalization = {{0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}};
   state.finished = true;
   state.epoch = 3;
-  state.history = nlohmann::json::array();
   const double aom_paper[] = {60.0, 80.0, 70.0}, val_paper[] = {50.0, 55.0, 65.0};
   for (int e = 0; e < 3; ++e)
-    state.history.push_back({{"epoch", e + 1},
-                             {"train_loss", 1.0},
-                             {"test_top1_aom_paper", aom_paper[e]},
-                             {"val_top1_aom_paper", val_paper[e]},
-                             {"test_top1_sdom_paper", aom_paper[e] - 1.0}});
-  state.results = {{"aom", {{"top1", 71.0}, {"top1_training_bn", 10.0}, {"macs", 44020224}}},
-                   {"dom", {{"top1", 69.5}, {"top1_training_bn", 20.0}, {"macs", 40000000}}},
-                   {"selection", was::select_all_epochs(state.history)}};
+    state.history.push_back(was::EpochRecord::from_json({{"epoch", e + 1},
+                                                         {"train_loss", 1.0},
+                                                         {"test_top1_aom_paper", aom_paper[e]},
+                                                         {"val_top1_aom_paper", val_paper[e]},
+                                                         {"test_top1_sdom_paper", aom_paper[e] - 1.0}}));
+  state.results =
+      was::RunResults::from_json({{"aom", {{"top1", 71.0}, {"top1_training_bn", 10.0}, {"macs", 44020224}}},
+                                  {"dom", {{"top1", 69.5}, {"top1_training_bn", 20.0}, {"macs", 40000000}}}});
+  state.results.selection = was::select_all_epochs(state.history);
   const auto run_dir = dir / "run";
   std::filesystem::create_directories(run_dir);
   was::save_checkpoint((run_dir / "last.pt").string(), stand_in, state);

@@ -27,7 +27,7 @@ void train_run_with_validation_split(const std::string& dir) {
   options.progress = false;
   options.out_dir = dir;
   was::select_training_data(split, options);
-  was::RunState state;
+  was::RunRecord state;
   state.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
   state.policy = "crop=0.4:0.9";
   state.seed = 1;
@@ -55,14 +55,14 @@ TEST(DomSearchLibraryTest, ScoresChoosesAndStoresProfiles) {
   ASSERT_EQ(result.chosen.size(), 2u);
   EXPECT_LE(result.candidates[result.chosen[0]].macs, result.candidates[result.chosen[1]].macs);
   EXPECT_TRUE(std::any_of(result.candidates.begin(), result.candidates.end(), [](const auto& c) { return c.pareto; }));
-  EXPECT_EQ(result.profiles[0]["name"], "macs");
-  EXPECT_EQ(result.profiles[1]["name"], "macs-2");
+  EXPECT_EQ(result.profiles[0].name, "macs");
+  EXPECT_EQ(result.profiles[1].name, "macs-2");
   EXPECT_TRUE(ckpt.state.dom_profiles.empty());  // nothing stored yet
 
   was::store_dom_profiles(ckpt, spec, result);
   const auto reread = was::load_checkpoint(path);
   ASSERT_EQ(reread.state.dom_profiles.size(), 2u);
-  EXPECT_EQ(reread.state.dom_profiles[0]["mode"], result.candidates[result.chosen[0]].mode.key());
+  EXPECT_EQ(reread.state.dom_profiles[0].mode, result.candidates[result.chosen[0]].mode.key());
   EXPECT_TRUE(reread.network->batchnorm().has(result.candidates[result.chosen[0]].mode.key()));
 
   // A budget no candidate meets: the choice is empty and storing it writes nothing.

@@ -20,7 +20,7 @@ using was::testing::TempDir;
 /// One epoch of small_cnn on the synthetic data set, stored under `dir`.
 void train_tiny_run(const std::string& dir, const std::string& policy) {
   const auto split = was::data::load_dataset("synthetic", "", was::data::DatasetOptions{});
-  was::RunState state;
+  was::RunRecord state;
   state.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
   state.policy = policy;
   state.seed = 3;
@@ -42,8 +42,8 @@ TEST(RunEvaluationTest, StoredRunGivesTrainingsFiguresProfilesEnsemblesAndSweeps
   TempDir dir;
   train_tiny_run(dir.path().string(), "CT");
   auto ckpt = was::load_checkpoint(was::resolve_checkpoint(dir.path().string()));
-  const double trained_aom = ckpt.state.results["aom"]["top1"].get<double>();
-  const double trained_dom = ckpt.state.results["dom"]["top1"].get<double>();
+  const double trained_aom = ckpt.state.results.aom->top1;
+  const double trained_dom = ckpt.state.results.dom->top1;
 
   was::EvalSpec spec;
   spec.dom_seeds = {0, 1};

@@ -35,7 +35,7 @@ TEST(RunGridTest, RunsEveryCellOnceAndReportsThroughTheCallback) {
   was::GridOptions options;
   options.out = dir.file("out");
   options.on_message = [&](const std::string& line) { lines.push_back(line); };
-  options.on_cell_trained = [&](const std::string&, const was::RunState& state) { trained += state.finished; };
+  options.on_cell_trained = [&](const std::string&, const was::RunRecord& state) { trained += state.finished; };
   const auto first = was::run_grid(e, options);
   EXPECT_EQ(trained, 3);
   EXPECT_EQ(first.summary.size(), 3u);

@@ -120,8 +120,8 @@ TEST_F(SpeedOptionsCliTest, TrainStoresTheOptionsAndResumesWithThem) {
           out);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto state = was::load_checkpoint(out + "/last.pt").state;
-  EXPECT_EQ(state.train_options.value("channels_last", false), true);
-  EXPECT_EQ(state.train_options.value("bf16", false), true);
+  EXPECT_TRUE(state.options.channels_last);
+  EXPECT_TRUE(state.options.bf16);
   r = run("train --resume " + out + " --bf16");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("--bf16 cannot be combined with --resume"), std::string::npos) << r.err;

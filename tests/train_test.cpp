@@ -29,8 +29,8 @@ was::data::Split tiny_split() {
   return was::data::make_synthetic(o);
 }
 
-was::RunState fresh_state(const was::data::Split& split, const std::string& policy) {
-  was::RunState s;
+was::RunRecord fresh_state(const was::data::Split& split, const std::string& policy) {
+  was::RunRecord s;
   s.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
   s.policy = policy;
   s.seed = 5;
@@ -51,7 +51,7 @@ was::TrainOptions tiny_options(const std::string& out_dir, int64_t epochs) {
   return o;
 }
 
-std::unique_ptr<Network> make_network(const was::RunState& s) {
+std::unique_ptr<Network> make_network(const was::RunRecord& s) {
   torch::manual_seed(s.seed);
   return std::make_unique<Network>(s.model, Policy::parse(s.policy), s.seed);
 }
@@ -71,7 +71,7 @@ TEST(TrainerTest, LossFallsAndSameSeedGivesSameCurve) {
     const auto state = fresh_state(split, "CT");
     auto net = make_network(state);
     was::Trainer trainer(*net, split, tiny_options("", 4), state);
-    trainer.run([&](const nlohmann::json& m) { curves[run].push_back(m["train_loss"].get<double>()); });
+    trainer.run([&](const was::EpochRecord& m) { curves[run].push_back(m.train_loss); });
   }
   ASSERT_EQ(curves[0].size(), 4u);
   EXPECT_LT(curves[0].back(), curves[0].front());
@@ -117,15 +117,15 @@ TEST(TrainerTest, ModeBatchNormCurvesLeaveTrainingUnchangedAndEndOnTheFinalFigur
   base.val_fraction = 0.25;
   was::select_training_data(split, base);
   const auto state = fresh_state(split, "CT");
-  std::vector<nlohmann::json> curves[2];
+  std::vector<was::EpochRecord> curves[2];
   std::unique_ptr<Network> nets[2];
-  was::RunState done[2];
+  was::RunRecord done[2];
   for (int with = 0; with < 2; ++with) {
     auto options = base;
     options.eval_every = 1;
     options.mode_bn_curves = with == 1;
     nets[with] = make_network(state);
-    done[with] = was::Trainer(*nets[with], split, options, state).run([&](const nlohmann::json& m) {
+    done[with] = was::Trainer(*nets[with], split, options, state).run([&](const was::EpochRecord& m) {
       curves[with].push_back(m);
     });
   }
@@ -133,15 +133,15 @@ TEST(TrainerTest, ModeBatchNormCurvesLeaveTrainingUnchangedAndEndOnTheFinalFigur
   // BatchNorm statistics and losses with and without them.
   expect_same_tensors(nets[0]->module(), nets[1]->module());
   for (size_t e = 0; e < 3; ++e) {
-    EXPECT_EQ(curves[0][e]["train_loss"], curves[1][e]["train_loss"]) << e;
-    EXPECT_FALSE(curves[0][e].contains("test_top1_aom_bn"));
+    EXPECT_EQ(curves[0][e].train_loss, curves[1][e].train_loss) << e;
+    EXPECT_FALSE(curves[0][e].evaluation("test_top1_aom_bn"));
     for (const char* key : {"test_top1_aom_bn", "test_top1_dom_bn", "val_top1_aom_bn", "val_top1_dom_bn"})
-      EXPECT_TRUE(curves[1][e].contains(key)) << key << " at epoch " << e + 1;
+      EXPECT_TRUE(curves[1][e].evaluation(key)) << key << " at epoch " << e + 1;
   }
-  EXPECT_EQ(done[0].results["aom"]["top1"], done[1].results["aom"]["top1"]);
-  EXPECT_EQ(curves[1].back()["test_top1_aom_bn"], done[1].results["aom"]["top1"]);
-  EXPECT_EQ(curves[1].back()["val_top1_dom_bn"], done[1].results["dom"]["val_top1"]);
-  EXPECT_TRUE(done[1].results["selection"].contains("dom_bn")) << done[1].results["selection"].dump();
+  EXPECT_EQ(done[0].results.aom->top1, done[1].results.aom->top1);
+  EXPECT_EQ(curves[1].back().evaluation("test_top1_aom_bn"), done[1].results.aom->top1);
+  EXPECT_EQ(curves[1].back().evaluation("val_top1_dom_bn"), done[1].results.dom->val_top1);
+  EXPECT_TRUE(done[1].results.selection.count("dom_bn")) << done[1].results.to_json().dump();
   EXPECT_EQ(nets[1]->batchnorm().keys(), nets[0]->batchnorm().keys());  // nothing left behind
 
   auto paper = base;
@@ -158,7 +158,7 @@ TEST(TrainerTest, BatchNormIsReestimatedWithTheTrainingAugmentation) {
   options.augment = true;
   auto net = make_network(state);
   const auto done = was::Trainer(*net, split, options, state).run();
-  EXPECT_EQ(done.results["bn_augmented"], true);
+  EXPECT_EQ(done.results.bn_augmented, std::optional<bool>(true));
   const auto augmentation = was::batchnorm_augmentation_of(done);
   EXPECT_TRUE(augmentation.enabled());
 
@@ -173,10 +173,10 @@ TEST(TrainerTest, BatchNormIsReestimatedWithTheTrainingAugmentation) {
 
   // Runs finished before the choice was recorded re-estimated without augmentation.
   auto older = done;
-  older.results.erase("bn_augmented");
+  older.results.bn_augmented.reset();
   EXPECT_FALSE(was::batchnorm_augmentation_of(older).enabled());
   auto unfinished = done;
-  unfinished.results = nlohmann::json::object();
+  unfinished.results = was::RunResults{};
   EXPECT_TRUE(was::batchnorm_augmentation_of(unfinished).enabled());
 }
 

@@ -1,8 +1,9 @@
 // Everything the library offers, for users who want one include. The layers,
 // lowest first (docs/ARCHITECTURE.md): core, nn, models, the WAS core
-// (transforms, shadow weights, BatchNorm banks, the network), data, eval, io,
-// distributed, train, and run (what a whole run does: train, evaluate, search
-// a DOM, self-check, run a grid).
+// (transforms, shadow weights, BatchNorm banks, the network), data, paper, eval,
+// record (the typed run record: settings, history, results), io,
+// distributed, train, run (what a whole run does: train, evaluate, search
+// a DOM, self-check, run a grid) and report (Markdown reports and plots).
 #pragma once
 
 #include "was/batchnorm.h"
@@ -23,7 +24,6 @@
 #include "was/distributed/process_group.h"
 #include "was/eval/evaluate.h"
 #include "was/eval/model_summary.h"
-#include "was/eval/selection.h"
 #include "was/io/checkpoint.h"
 #include "was/io/export.h"
 #include "was/models/classifier.h"
@@ -40,6 +40,11 @@
 #include "was/nn/layers.h"
 #include "was/nn/macs.h"
 #include "was/paper/tables.h"
+#include "was/record/run_record.h"
+#include "was/record/selection.h"
+#include "was/record/train_options.h"
+#include "was/report/plots.h"
+#include "was/report/report.h"
 #include "was/run/dom_search.h"
 #include "was/run/evaluation.h"
 #include "was/run/experiment.h"

@@ -75,6 +75,16 @@ nlohmann::json RepeatedResult::to_json() const {
   return {{"top1", top1}, {"mean", mean}, {"sd", sd}, {"min", min}, {"max", max}, {"repeats", top1.size()}};
 }
 
+RepeatedResult RepeatedResult::from_json(const nlohmann::json& j) {
+  RepeatedResult r;
+  r.top1 = j.at("top1").get<std::vector<double>>();
+  r.mean = j.at("mean").get<double>();
+  r.sd = j.at("sd").get<double>();
+  r.min = j.at("min").get<double>();
+  r.max = j.at("max").get<double>();
+  return r;
+}
+
 RepeatedResult evaluate_stochastic_dom(Network& network, const data::BatchLoader& loader, int64_t repeats,
                                        Normalisation normalisation, uint64_t seed) {
   if (repeats < 1) throw Error("the stochastic DOM needs at least 1 pass, got " + std::to_string(repeats));

@@ -31,7 +31,7 @@ torch::serialize::InputArchive open_archive(const std::string& path, torch::Devi
   return archive;
 }
 
-RunState read_state(torch::serialize::InputArchive& archive, const std::string& path) {
+RunRecord read_state(torch::serialize::InputArchive& archive, const std::string& path) {
   c10::IValue meta;
   if (!archive.try_read(kCheckpointMetaKey, meta) || !meta.isString())
     throw Error("'" + path + "' is a torch archive but not a was checkpoint (no run metadata)", hint_for(path));
@@ -46,76 +46,28 @@ RunState read_state(torch::serialize::InputArchive& archive, const std::string& 
     throw Error("checkpoint '" + path + "' has format version " + std::to_string(version) + ", this build reads " +
                     std::to_string(kCheckpointVersion),
                 "use the was version that wrote it");
+  RunRecord record;
   try {
-    return RunState::from_json(j);
+    record = RunRecord::from_json(j);
   } catch (const nlohmann::json::exception& e) {
     throw Error("checkpoint '" + path + "' has incomplete metadata: " + e.what(), hint_for(path));
+  } catch (const Error& e) {
+    throw Error("checkpoint '" + path + "' has malformed metadata: " + e.what(), hint_for(path));
   }
+  try {
+    record.validate();
+  } catch (const Error& e) {
+    throw Error("checkpoint '" + path + "' holds an inconsistent run record: " + e.what(), hint_for(path));
+  }
+  return record;
 }
 
 }  // namespace
 
-nlohmann::json RunState::to_json() const {
-  return {{"version", kCheckpointVersion},
-          {"model",
-           {{"name", model.name},
-            {"num_classes", model.num_classes},
-            {"in_channels", model.in_channels},
-            {"image_size", model.image_size}}},
-          {"policy", policy},
-          {"seed", seed},
-          {"dom_seed", dom_seed},
-          {"dataset", dataset},
-          {"class_names", class_names},
-          {"normalization", {{"mean", normalization.mean}, {"std", normalization.std}}},
-          {"train_options", train_options},
-          {"epoch", epoch},
-          {"batch", batch},
-          {"step", step},
-          {"finished", finished},
-          {"history", history},
-          {"results", results},
-          {"dom_profiles", dom_profiles}};
-}
-
-Mode profile_mode(const RunState& state, const std::string& name) {
-  std::string names;
-  for (const auto& p : state.dom_profiles) {
-    if (p.value("name", "") == name) return Mode::parse(p.at("mode").get<std::string>());
-    names += (names.empty() ? "" : ", ") + p.value("name", "");
-  }
-  throw Error("the run has no DOM profile named '" + name + "'",
-              names.empty() ? "create one with was dom-search" : "its profiles: " + names);
-}
-
-RunState RunState::from_json(const nlohmann::json& j) {
-  RunState s;
-  const auto& m = j.at("model");
-  s.model.name = m.at("name").get<std::string>();
-  s.model.num_classes = m.at("num_classes").get<int64_t>();
-  s.model.in_channels = m.at("in_channels").get<int64_t>();
-  s.model.image_size = m.at("image_size").get<int64_t>();
-  s.policy = j.at("policy").get<std::string>();
-  s.seed = j.at("seed").get<uint64_t>();
-  s.dom_seed = j.at("dom_seed").get<int64_t>();
-  s.dataset = j.at("dataset").get<std::string>();
-  s.class_names = j.value("class_names", std::vector<std::string>{});
-  s.normalization.mean = j.at("normalization").at("mean").get<std::vector<double>>();
-  s.normalization.std = j.at("normalization").at("std").get<std::vector<double>>();
-  s.train_options = j.at("train_options");
-  s.epoch = j.at("epoch").get<int64_t>();
-  s.batch = j.at("batch").get<int64_t>();
-  s.step = j.at("step").get<int64_t>();
-  s.finished = j.at("finished").get<bool>();
-  s.history = j.at("history");
-  s.results = j.at("results");
-  s.dom_profiles = j.value("dom_profiles", nlohmann::json::array());
-  return s;
-}
-
-void save_checkpoint(const std::string& path, Network& network, const RunState& state,
+void save_checkpoint(const std::string& path, Network& network, const RunRecord& state,
                      torch::optim::Optimizer* optimizer) {
   nlohmann::json meta = state.to_json();
+  meta["version"] = kCheckpointVersion;
   meta["batchnorm_modes"] = network.batchnorm().keys();
   meta["has_optimizer"] = optimizer != nullptr;
 
@@ -203,7 +155,7 @@ void Checkpoint::restore_optimizer(torch::optim::Optimizer& optimizer) {
   }
 }
 
-RunState read_run_state(const std::string& path) {
+RunRecord read_run_state(const std::string& path) {
   auto archive = open_archive(path, torch::kCPU);
   return read_state(archive, path);
 }

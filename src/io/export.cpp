@@ -29,7 +29,7 @@ std::string hint(const std::string& path) {
 
 }  // namespace
 
-void export_inference(const std::string& path, Network& network, const RunState& state, const ExportOptions& options) {
+void export_inference(const std::string& path, Network& network, const RunRecord& state, const ExportOptions& options) {
   torch::NoGradGuard no_grad;
   if (options.mode.is_dom() && !network.shadow().enabled())
     throw Error("this network was trained without WAS (policy none): it has no DOM", "export it with --mode aom");
@@ -134,19 +134,19 @@ InferenceModel load_inference(const std::string& path, torch::Device device, boo
 
   InferenceModel im;
   try {
-    RunState s = RunState::from_json(nlohmann::json{{"model", meta.at("model")},
-                                                    {"policy", meta.at("policy")},
-                                                    {"seed", 0},
-                                                    {"dom_seed", 0},
-                                                    {"dataset", meta.at("dataset")},
-                                                    {"normalization", meta.at("normalization")},
-                                                    {"train_options", nlohmann::json::object()},
-                                                    {"epoch", 0},
-                                                    {"batch", 0},
-                                                    {"step", 0},
-                                                    {"finished", true},
-                                                    {"history", nlohmann::json::array()},
-                                                    {"results", nlohmann::json::object()}});
+    RunRecord s = RunRecord::from_json(nlohmann::json{{"model", meta.at("model")},
+                                                      {"policy", meta.at("policy")},
+                                                      {"seed", 0},
+                                                      {"dom_seed", 0},
+                                                      {"dataset", meta.at("dataset")},
+                                                      {"normalization", meta.at("normalization")},
+                                                      {"train_options", nlohmann::json::object()},
+                                                      {"epoch", 0},
+                                                      {"batch", 0},
+                                                      {"step", 0},
+                                                      {"finished", true},
+                                                      {"history", nlohmann::json::array()},
+                                                      {"results", nlohmann::json::object()}});
     im.model = s.model;
     im.policy = s.policy;
     im.normalization = s.normalization;

@@ -19,11 +19,11 @@ struct SearchData {
   data::Dataset train, validation;
 };
 
-SearchData search_data(const RunState& state, const std::string& data_dir) {
+SearchData search_data(const RunRecord& state, const std::string& data_dir) {
   auto options = dataset_options_of(state);
   options.training_only = true;
   auto split = data::load_dataset(state.dataset, data_dir, options);
-  select_training_data(split, TrainOptions::from_json(state.train_options));
+  select_training_data(split, state.options);
   if (split.validation.size() == 0)
     throw Error("the run has no validation split to choose a DOM on",
                 "train it with --val-fraction (e.g. 0.1); the test set is never used for a choice");
@@ -89,7 +89,9 @@ DomSearchResult search_dom(Checkpoint& ckpt, const DomSearchSpec& spec, const st
     scored = data::augment_dataset(data.validation, objective.augmentation, 0);
   data::BatchLoader clean(data.validation, state.normalization, spec.batch_size, false, 0, false, device);
   data::BatchLoader loader(scored, state.normalization, spec.batch_size, false, 0, false, device);
-  const int64_t bn_batches = spec.bn_batches >= 0 ? spec.bn_batches : state.results.value("bn_batches", int64_t{50});
+  const int64_t bn_batches = spec.bn_batches >= 0    ? spec.bn_batches
+                             : state.results.empty() ? int64_t{50}
+                                                     : state.results.bn_batches;
 
   // AOM's validation top-1 is the reference of the macs objective.
   if (!net.batchnorm().has("aom"))
@@ -141,14 +143,8 @@ DomSearchResult search_dom(Checkpoint& ckpt, const DomSearchSpec& spec, const st
     auto& c = cands[eligible[i]];
     c.chosen = true;
     result.chosen.push_back(eligible[i]);
-    result.profiles.push_back({{"name", profile_name(spec, objective, i)},
-                               {"mode", c.mode.key()},
-                               {"objective", spec.objective},
-                               {"val_top1", c.val_top1},
-                               {"aom_val_top1", result.aom_val_top1},
-                               {"macs", c.macs},
-                               {"aom_macs", result.aom_macs},
-                               {"sparsity_transformed", c.sparsity}});
+    result.profiles.push_back(DomProfile{profile_name(spec, objective, i), c.mode.key(), spec.objective, c.val_top1,
+                                         result.aom_val_top1, c.macs, result.aom_macs, c.sparsity});
   }
   return result;
 }
@@ -163,23 +159,23 @@ void store_dom_profiles(Checkpoint& ckpt, const DomSearchSpec& spec, const DomSe
   const auto& state = ckpt.state;
   // Keep the chosen profiles (and the statistics they need), forget the rest.
   std::vector<std::string> keep_keys = result.batchnorm_before;
-  nlohmann::json profiles = result.profiles;
-  for (const auto& p : profiles) keep_keys.push_back(p["mode"].get<std::string>());
+  std::vector<DomProfile> profiles = result.profiles;
+  for (const auto& p : profiles) keep_keys.push_back(p.mode);
   for (const auto& old : state.dom_profiles) {
     const bool replaced =
-        std::any_of(profiles.begin(), profiles.end(), [&](const auto& p) { return p["name"] == old["name"]; });
+        std::any_of(profiles.begin(), profiles.end(), [&](const DomProfile& p) { return p.name == old.name; });
     if (!replaced) {
       profiles.push_back(old);
-      keep_keys.push_back(old["mode"].get<std::string>());
+      keep_keys.push_back(old.mode);
     }
   }
-  RunState updated = state;
+  RunRecord updated = state;
   updated.dom_profiles = profiles;
   for (const auto& key : net.batchnorm().keys())
     if (std::find(keep_keys.begin(), keep_keys.end(), key) == keep_keys.end()) net.batchnorm().erase(key);
 
   // The optimiser state travels along, so the run can still be resumed.
-  const auto options = TrainOptions::from_json(state.train_options);
+  const auto& options = state.options;
   torch::optim::SGD optimizer(
       net.module().parameters(),
       torch::optim::SGDOptions(options.lr).momentum(options.momentum).weight_decay(options.weight_decay));

@@ -136,7 +136,7 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
     throw Error("checkpoint '" + ckpt.path + "' does not fit the images in the data directory");
   const auto test_set = spec.test_subset > 0 ? split.test.head(spec.test_subset) : split.test;
   data::Split selected = split;
-  select_training_data(selected, TrainOptions::from_json(state.train_options));
+  select_training_data(selected, state.options);
   const data::Dataset& train_set = selected.train;
   data::BatchLoader test(test_set, state.normalization, spec.batch_size, false, 0, false, device);
 
@@ -153,7 +153,7 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
     if (spec.dom_profiles.empty()) {
       for (int64_t s : dom_seeds) modes.push_back(Mode::dom(s));
     } else {
-      for (const auto& name : spec.dom_profiles) modes.push_back(profile_mode(state, name));
+      for (const auto& name : spec.dom_profiles) modes.push_back(state.profile_mode(name));
     }
   }
 
@@ -173,7 +173,7 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
   for (const auto& mode : modes) out["modes"].push_back(mode_row(net, mode, test, ensure(mode), aom_macs));
 
   // The released code's evaluation: shuffled batches of 128, BatchNorm in training mode.
-  const TrainOptions trained = TrainOptions::from_json(state.train_options);
+  const TrainOptions& trained = state.options;
   data::BatchLoader shuffled(test_set, state.normalization, 128, true, state.seed ^ 0x7e57b47cULL, false, device);
   if (spec.paper_eval || trained.protocol == "paper")
     for (auto& row : out["modes"])
@@ -185,7 +185,7 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
         {"running", evaluate_stochastic_dom(net, test, spec.stochastic_dom, Normalisation::kRunning).to_json()},
         {"paper",
          evaluate_stochastic_dom(net, shuffled, spec.stochastic_dom, Normalisation::kBatch, state.seed).to_json()}};
-  if (state.results.contains("selection")) out["selection"] = state.results["selection"];
+  if (!state.results.empty()) out["selection"] = state.results.to_json()["selection"];
 
   // Robustness: AOM and the first DOM seed, each augmented set drawn once.
   if (!spec.augmentations.empty()) {

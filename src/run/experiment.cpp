@@ -106,7 +106,7 @@ Json read_json_file(const std::string& path, const std::string& what) {
 }
 
 /// Refuses a cell directory whose checkpoint was trained with other settings.
-void check_cell_matches(const RunState& state, const Cell& cell, const Experiment& e, const std::string& dir) {
+void check_cell_matches(const RunRecord& state, const Cell& cell, const Experiment& e, const std::string& dir) {
   const std::string policy = e.granularity.empty() || cell.policy.policy == "none"
                                  ? cell.policy.policy
                                  : cell.policy.policy + ",granularity=" + e.granularity;
@@ -124,7 +124,7 @@ void check_cell_matches(const RunState& state, const Cell& cell, const Experimen
   else {
     const Json want = e.train_options().to_json();
     for (const auto& key : kDefiningKeys) {
-      const Json have = state.train_options.value(key, Json());
+      const Json have = state.options.to_json().value(key, Json());
       Json expected = want.value(key, Json());
       if (key == "augment" && expected.is_null()) expected = data::augments_by_default(cell.dataset);
       if (have != expected) {
@@ -286,19 +286,14 @@ std::vector<std::string> Experiment::given_train_keys() const {
 }
 
 TrainOptions Experiment::train_options() const {
-  TrainOptions o = TrainOptions::from_json(train);
-  apply_protocol(o, given_train_keys());  // what "protocol" fixes, against the keys the file sets
-  if (o.epochs < 1) throw Error("\"train\": epochs must be at least 1");
-  if (o.batch_size < 1) throw Error("\"train\": batch_size must be at least 1");
-  if (!(o.lr > 0.0)) throw Error("\"train\": lr must be positive");
-  if (o.momentum < 0 || o.weight_decay < 0) throw Error("\"train\": momentum and weight_decay must not be negative");
-  if (o.bn_batches < 0 || o.checkpoint_every < 0 || o.eval_every < 0 || o.train_subset < 0 || o.test_subset < 0)
-    throw Error("\"train\": counts must not be negative");
-  if (o.val_fraction != 0.0 && !(o.val_fraction > 0.0 && o.val_fraction < 1.0))
-    throw Error("\"train\": val_fraction must lie in (0, 1)");
-  if (o.draws < 1) throw Error("\"train\": draws must be at least 1");
-  if (o.combine != "mean" && o.combine != "min") throw Error("\"train\": combine must be mean or min");
-  return o;
+  try {
+    TrainOptions o = TrainOptions::from_json(train);
+    apply_protocol(o, given_train_keys());  // what "protocol" fixes, against the keys the file sets
+    o.validate();
+    return o;
+  } catch (const Error& e) {
+    throw Error("\"train\": " + std::string(e.what()), e.hint());
+  }
 }
 
 Json Experiment::to_json() const {
@@ -399,7 +394,7 @@ GridOutcome run_grid(const Experiment& e, GridOptions a) {
     const auto checkpoint_path = dir / "last.pt";
     bool trained = false;
     if (fs::exists(checkpoint_path)) {
-      const RunState state = read_run_state(checkpoint_path.string());
+      const RunRecord state = read_run_state(checkpoint_path.string());
       check_cell_matches(state, cell, e, dir.string());
       trained = state.finished;
     }
@@ -428,7 +423,7 @@ GridOutcome run_grid(const Experiment& e, GridOptions a) {
           t.given.push_back("--" + key);
         }
       }
-      const RunState state = train_run(t);
+      const RunRecord state = train_run(t);
       if (a.on_cell_trained) a.on_cell_trained(dir.string(), state);
       if (!state.finished) throw Error(tag + ": training stopped before the last epoch");
       worked = true;
@@ -455,7 +450,7 @@ GridOutcome run_grid(const Experiment& e, GridOptions a) {
           {"dataset", cell.dataset}, {"model", cell.model}, {"policy_label", cell.policy.label}, {"seed", cell.seed}};
       evaluation["eval_seconds"] = std::chrono::duration<double>(Clock::now() - eval_start).count();
       double train_seconds = 0.0;
-      for (const auto& epoch : ckpt.state.history) train_seconds += epoch.value("seconds", 0.0);
+      for (const auto& epoch : ckpt.state.history) train_seconds += epoch.seconds;
       evaluation["train_seconds"] = train_seconds;
       write_file_atomically(eval_path.string(), evaluation.dump(2) + "\n", "cell evaluation");
       worked = true;

@@ -18,7 +18,7 @@ std::string resolve_checkpoint(const std::string& path) {
   return path;
 }
 
-data::DatasetOptions dataset_options_of(const RunState& state) {
+data::DatasetOptions dataset_options_of(const RunRecord& state) {
   data::DatasetOptions options;
   if (state.dataset == "imagefolder") options.image_size = state.model.image_size;
   if (state.dataset == "cifar100" && state.model.num_classes == data::kCifar100CoarseClasses)
@@ -26,9 +26,9 @@ data::DatasetOptions dataset_options_of(const RunState& state) {
   return options;
 }
 
-data::Dataset training_images_of(const RunState& state, const std::string& data_dir) {
+data::Dataset training_images_of(const RunRecord& state, const std::string& data_dir) {
   auto split = data::load_dataset(state.dataset, data_dir, dataset_options_of(state));
-  select_training_data(split, TrainOptions::from_json(state.train_options));
+  select_training_data(split, state.options);
   return split.train;
 }
 

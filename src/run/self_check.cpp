@@ -99,15 +99,21 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
   const auto& state = ckpt.state;
   Verdict v{CheckReport{}, on_line};
   // Each mode with what the checkpoint claims about it: the run's results, or a stored profile.
-  std::vector<std::pair<Mode, nlohmann::json>> modes = {{Mode::aom(), state.results.value("aom", nlohmann::json())}};
-  if (net.shadow().enabled())
-    modes.emplace_back(Mode::dom(state.dom_seed), state.results.value("dom", nlohmann::json()));
-  for (const auto& profile : state.dom_profiles) modes.emplace_back(profile_mode(state, profile["name"]), profile);
+  // What the checkpoint claims about a mode's cost (nullopt: an unfinished run claims nothing).
+  using Claim = std::optional<std::pair<int64_t, double>>;  // MACs, transformed sparsity
+  const auto claim_of = [](const ModeResult* r) -> Claim {
+    if (r == nullptr) return std::nullopt;
+    return std::make_pair(r->macs, r->sparsity_transformed);
+  };
+  std::vector<std::pair<Mode, Claim>> modes = {{Mode::aom(), claim_of(state.results.mode("aom"))}};
+  if (net.shadow().enabled()) modes.emplace_back(Mode::dom(state.dom_seed), claim_of(state.results.mode("dom")));
+  for (const auto& profile : state.dom_profiles)
+    modes.emplace_back(state.profile_mode(profile.name), std::make_pair(profile.macs, profile.sparsity_transformed));
   const auto& cfg = state.model;
   torch::manual_seed(0x636865636b);  // a fixed probe batch
   const auto probe = torch::randn({4, cfg.in_channels, cfg.image_size, cfg.image_size}).to(device);
   const bool has_bn = net.batchnorm().num_layers() > 0;
-  const bool reestimated = state.results.value("bn_batches", int64_t{0}) > 0;
+  const bool reestimated = state.results.bn_batches > 0;
 
   for (const auto& [mode, stored] : modes) {
     const std::string name = !mode.is_dom()                      ? "AOM"
@@ -137,18 +143,17 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
                                                 : " equals a plain forward with W") +
                                  " (max relative difference " + number(d) + ")");
     // MACs and sparsity against the stored results.
-    if (stored.is_null()) {
+    if (!stored) {
       v.skip(name + ": no stored results to compare MACs and sparsity with (unfinished run)");
       continue;
     }
+    const auto [stored_macs, stored_sparsity] = *stored;
     const int64_t macs = net.macs(mode).total();
-    v.expect(macs == stored.value("macs", int64_t{-1}), name + " MACs recomputed " + std::to_string(macs) +
-                                                            ", stored " +
-                                                            stored.value("macs", nlohmann::json()).dump());
+    v.expect(macs == stored_macs,
+             name + " MACs recomputed " + std::to_string(macs) + ", stored " + std::to_string(stored_macs));
     const double sparsity = net.sparsity(mode).transformed_rate();
-    v.expect(std::abs(sparsity - stored.value("sparsity_transformed", -1.0)) < 1e-9,
-             name + " sparsity recomputed " + number(sparsity) + ", stored " +
-                 stored.value("sparsity_transformed", nlohmann::json()).dump());
+    v.expect(std::abs(sparsity - stored_sparsity) < 1e-9,
+             name + " sparsity recomputed " + number(sparsity) + ", stored " + nlohmann::json(stored_sparsity).dump());
   }
 
   // The stored statistics are those the weights give on the training data.
@@ -174,9 +179,8 @@ CheckReport check_checkpoint(Checkpoint& ckpt, const std::string& data_dir, doub
         kept.emplace_back();
         for (const auto& t : layer) kept.back().push_back(t.clone());
       }
-      reestimate_batchnorm_after_training(net, mode, train, state.normalization, state.seed,
-                                          state.results["bn_batches"].get<int64_t>(), device,
-                                          batchnorm_augmentation_of(state));
+      reestimate_batchnorm_after_training(net, mode, train, state.normalization, state.seed, state.results.bn_batches,
+                                          device, batchnorm_augmentation_of(state));
       const double d = statistics_difference(net.batchnorm().entry(mode.key()), kept);
       v.expect(d <= tolerance, name +
                                    " BatchNorm statistics match a re-estimation from the training data (max "

@@ -28,7 +28,7 @@ std::string default_run_directory(const TrainRequest& a) {
 
 }  // namespace
 
-RunState train_run(TrainRequest& a) {
+RunRecord train_run(TrainRequest& a) {
   const auto& explicit_flags = a.given;
   a.rendezvous.validate();
   const bool lead = a.lead();  // rank 0 (or a single process) talks and writes
@@ -40,7 +40,7 @@ RunState train_run(TrainRequest& a) {
 
   std::unique_ptr<Network> network;
   std::optional<Checkpoint> checkpoint;
-  RunState state;
+  RunRecord state;
 
   if (!a.resume.empty()) {
     // Everything that defines the run comes from the checkpoint.
@@ -76,7 +76,7 @@ RunState train_run(TrainRequest& a) {
     const int64_t epochs = a.options.epochs;
     const bool epochs_given =
         std::find(explicit_flags.begin(), explicit_flags.end(), "--epochs") != explicit_flags.end();
-    a.options = TrainOptions::from_json(state.train_options);
+    a.options = state.options;
     if (epochs_given) {
       if (epochs < state.epoch)
         throw Error("--epochs " + std::to_string(epochs) + " is below the " + std::to_string(state.epoch) +
@@ -100,7 +100,6 @@ RunState train_run(TrainRequest& a) {
     if (val_given && !(a.options.val_fraction > 0.0 && a.options.val_fraction < 1.0))
       throw Error("--val-fraction must lie in (0, 1), got " + std::to_string(a.options.val_fraction),
                   "e.g. --val-fraction 0.1 holds out a tenth of the training images");
-    if (a.options.draws < 1) throw Error("--draws must be at least 1, got " + std::to_string(a.options.draws));
     Policy policy = Policy::parse(a.policy);
     if (!a.granularity.empty()) policy = Policy::parse(a.policy + ",granularity=" + a.granularity);
     if (a.dom_seed < 0) throw Error("--dom-seed must be a non-negative integer");
@@ -123,6 +122,7 @@ RunState train_run(TrainRequest& a) {
       given_keys.push_back(key == "no_augment" ? "augment" : key);
     }
     apply_protocol(a.options, given_keys);
+    a.options.validate();
   }
 
   data::DatasetOptions data_options;
@@ -134,7 +134,6 @@ RunState train_run(TrainRequest& a) {
   }
   auto split = data::load_dataset(a.dataset, a.data_dir, data_options);
   select_training_data(split, a.options);  // the subset, then the validation hold-out
-  if (a.options.test_subset < 0) throw Error("--test-subset must not be negative");
   if (a.options.test_subset > 0) split.test = split.test.head(a.options.test_subset);
   if (checkpoint) {
     network = std::move(checkpoint->network);

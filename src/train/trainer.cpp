@@ -17,7 +17,7 @@
 #include "was/distributed/gradient_reducer.h"
 #include "was/distributed/process_group.h"
 #include "was/eval/evaluate.h"
-#include "was/eval/selection.h"
+#include "was/record/selection.h"
 
 namespace was {
 namespace fs = std::filesystem;
@@ -41,142 +41,16 @@ void append_line(const fs::path& path, const std::string& line) {
 
 }  // namespace
 
-nlohmann::json TrainOptions::to_json() const {
-  nlohmann::json j = {{"epochs", epochs},
-                      {"batch_size", batch_size},
-                      {"lr", lr},
-                      {"momentum", momentum},
-                      {"weight_decay", weight_decay},
-                      {"cosine", cosine},
-                      {"bn_batches", bn_batches},
-                      {"checkpoint_every", checkpoint_every},
-                      {"eval_every", eval_every}};
-  if (augment) j["augment"] = *augment;
-  if (val_fraction > 0) {
-    j["val_fraction"] = val_fraction;
-    j["val_seed"] = val_seed;
-  }
-  if (draws != 1) {
-    j["draws"] = draws;
-    j["combine"] = combine;
-  }
-  if (train_subset > 0) j["train_subset"] = train_subset;
-  if (test_subset > 0) j["test_subset"] = test_subset;
-  if (channels_last) j["channels_last"] = true;
-  if (bf16) j["bf16"] = true;
-  if (!protocol.empty()) j["protocol"] = protocol;
-  if (stochastic_dom > 0) j["stochastic_dom"] = stochastic_dom;
-  if (curve_test_images > 0) j["curve_test_images"] = curve_test_images;
-  if (mode_bn_curves) j["mode_bn_curves"] = true;
-  return j;
-}
-
-TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
-  TrainOptions o;
-  o.epochs = j.value("epochs", o.epochs);
-  o.batch_size = j.value("batch_size", o.batch_size);
-  o.lr = j.value("lr", o.lr);
-  o.momentum = j.value("momentum", o.momentum);
-  o.weight_decay = j.value("weight_decay", o.weight_decay);
-  o.cosine = j.value("cosine", o.cosine);
-  o.bn_batches = j.value("bn_batches", o.bn_batches);
-  o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
-  o.eval_every = j.value("eval_every", o.eval_every);
-  o.train_subset = j.value("train_subset", o.train_subset);
-  o.test_subset = j.value("test_subset", o.test_subset);
-  o.val_fraction = j.value("val_fraction", o.val_fraction);
-  o.val_seed = j.value("val_seed", o.val_seed);
-  o.draws = j.value("draws", o.draws);
-  o.combine = j.value("combine", o.combine);
-  o.channels_last = j.value("channels_last", o.channels_last);
-  o.bf16 = j.value("bf16", o.bf16);
-  o.protocol = j.value("protocol", o.protocol);
-  o.stochastic_dom = j.value("stochastic_dom", o.stochastic_dom);
-  o.curve_test_images = j.value("curve_test_images", o.curve_test_images);
-  o.mode_bn_curves = j.value("mode_bn_curves", o.mode_bn_curves);
-  // Absent in runs from before augmentation existed: the data set's default, off for those.
-  if (j.contains("augment") && j["augment"].is_boolean()) o.augment = j["augment"].get<bool>();
-  return o;
-}
-
-const std::vector<std::string>& protocol_names() {
-  static const std::vector<std::string> names = {"paper"};
-  return names;
-}
-
-void apply_protocol(TrainOptions& options, const std::vector<std::string>& given) {
-  if (options.protocol.empty()) return;
-  if (options.protocol != "paper")
-    throw Error("unknown protocol '" + options.protocol + "'",
-                "the protocols are: paper (the released code's training and evaluation); omit it for the project's");
-  const auto was_given = [&](const std::string& key) {
-    return std::find(given.begin(), given.end(), key) != given.end();
-  };
-  TrainOptions p = options;
-  p.lr = 0.01;
-  p.momentum = 0.9;
-  p.weight_decay = 0.0;
-  p.cosine = false;
-  p.batch_size = 128;
-  p.augment = false;
-  if (!was_given("eval_every")) p.eval_every = 1;
-  p.draws = 1;
-  p.combine = "mean";
-  if (!was_given("epochs")) p.epochs = 500;
-  if (!was_given("stochastic_dom")) p.stochastic_dom = 5;
-  const auto asked = options.to_json(), fixed = p.to_json();
-  for (const char* key : {"lr", "momentum", "weight_decay", "cosine", "batch_size", "augment", "draws"}) {
-    if (!was_given(key)) continue;
-    const auto a = asked.value(key, nlohmann::json()), f = fixed.value(key, nlohmann::json());
-    const bool same = a == f || (std::string(key) == "draws" && a.is_null());
-    if (!same) {
-      std::string flag = key;
-      std::replace(flag.begin(), flag.end(), '_', '-');
-      throw Error("--protocol paper trains with " + std::string(key) + " " + (f.is_null() ? "unset" : f.dump()) +
-                      ", not " + (a.is_null() ? "unset" : a.dump()),
-                  "drop --" + flag + " (or \"" + key + "\"), or drop the protocol");
-    }
-  }
-  options = p;
-}
-
-std::optional<data::Normalization> protocol_normalization(const std::string& protocol, int64_t channels) {
-  if (protocol != "paper") return std::nullopt;
-  data::Normalization n;
-  n.mean.assign(static_cast<size_t>(channels), 0.5);
-  n.std.assign(static_cast<size_t>(channels), 0.5);
-  return n;
-}
-
-Trainer::Trainer(Network& network, const data::Split& split, TrainOptions options, RunState state, torch::Device device)
+Trainer::Trainer(Network& network, const data::Split& split, TrainOptions options, RunRecord state,
+                 torch::Device device)
     : network_(network), split_(split), options_(std::move(options)), state_(std::move(state)), device_(device) {
-  if (options_.epochs < 1) throw Error("--epochs must be at least 1, got " + std::to_string(options_.epochs));
-  if (options_.batch_size < 1)
-    throw Error("--batch-size must be at least 1, got " + std::to_string(options_.batch_size));
-  if (!(options_.lr > 0.0)) throw Error("--lr must be positive");
-  if (options_.momentum < 0.0 || options_.weight_decay < 0.0)
-    throw Error("--momentum and --weight-decay must not be negative");
-  if (options_.bn_batches < 0) throw Error("--bn-batches must not be negative");
-  if (options_.draws < 1) throw Error("--draws must be at least 1, got " + std::to_string(options_.draws));
-  if (options_.combine != "mean" && options_.combine != "min")
-    throw Error("--combine must be mean or min, not '" + options_.combine + "'");
-  if (options_.stochastic_dom < 0) throw Error("--stochastic-dom must not be negative");
-  if (options_.curve_test_images < 0) throw Error("--curve-test-images must not be negative");
-  if (options_.mode_bn_curves && paper_protocol())
-    throw Error("--mode-bn-curves is for the project's protocol",
-                "--protocol paper evaluates with running statistics and as the released code does; drop one");
-  if (options_.mode_bn_curves && options_.bn_batches <= 0)
-    throw Error("--mode-bn-curves re-estimates BatchNorm from --bn-batches batches, which is 0",
-                "set --bn-batches to a positive number");
-  if (!options_.protocol.empty() &&
-      std::find(protocol_names().begin(), protocol_names().end(), options_.protocol) == protocol_names().end())
-    throw Error("unknown protocol '" + options_.protocol + "'", "the protocols are: paper");
+  options_.validate();
   network_.to(device_);
   optimizer_ = std::make_unique<torch::optim::SGD>(
       network_.module().parameters(),
       torch::optim::SGDOptions(options_.lr).momentum(options_.momentum).weight_decay(options_.weight_decay));
   if (!options_.augment) options_.augment = data::augments_by_default(split_.name);
-  state_.train_options = options_.to_json();
+  state_.options = options_;
 }
 
 double Trainer::learning_rate_at(int64_t step) const {
@@ -303,7 +177,7 @@ void Trainer::save() {
   save_checkpoint((fs::path(options_.out_dir) / "last.pt").string(), network_, state_, optimizer_.get());
 }
 
-RunState Trainer::run(const EpochCallback& on_epoch) {
+RunRecord Trainer::run(const EpochCallback& on_epoch) {
   // Augmentation draws per (seed, epoch, sample), so a resumed run sees the same batches.
   data::BatchLoader train(split_.train, split_.normalization, options_.batch_size, /*shuffle=*/true, state_.seed,
                           /*drop_last=*/false, device_,
@@ -363,16 +237,17 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     state_.epoch = epoch + 1;
     state_.batch = 0;
 
-    nlohmann::json metrics = {{"epoch", epoch + 1},
-                              {"step", state_.step},
-                              {"lr", learning_rate_at(state_.step - 1)},
-                              {"train_loss", seen ? loss_sum / double(seen) : 0.0},
-                              {"train_top1", seen ? 100.0 * double(correct) / double(seen) : 0.0},
-                              {"images_per_s", train_seconds > 0 ? double(seen) / train_seconds : 0.0},
-                              {"seconds", train_seconds}};
+    EpochRecord metrics;
+    metrics.epoch = epoch + 1;
+    metrics.step = state_.step;
+    metrics.lr = learning_rate_at(state_.step - 1);
+    metrics.train_loss = seen ? loss_sum / double(seen) : 0.0;
+    metrics.train_top1 = seen ? 100.0 * double(correct) / double(seen) : 0.0;
+    metrics.images_per_s = train_seconds > 0 ? double(seen) / train_seconds : 0.0;
+    metrics.seconds = train_seconds;
     if (group_ != nullptr && group_->world_size() > 1) {
-      metrics["world_size"] = group_->world_size();
-      metrics["allreduce_seconds"] = allreduce_seconds_;  // this rank's wait for gradient all-reduces after backward
+      metrics.world_size = group_->world_size();
+      metrics.allreduce_seconds = allreduce_seconds_;
     }
     const bool last = state_.epoch == options_.epochs;
     const bool curve_epoch = options_.eval_every > 0 && state_.epoch % options_.eval_every == 0;
@@ -381,9 +256,9 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     } else if (split_.validation.size() > 0) {
       // The held-out images: the curves a choice may be made on (training BN, as below).
       data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
-      metrics["val_top1_aom"] = evaluate(network_, val, Mode::aom(), false).top1();
+      metrics.evaluations["val_top1_aom"] = evaluate(network_, val, Mode::aom(), false).top1();
       if (network_.shadow().enabled())
-        metrics["val_top1_dom"] = evaluate(network_, val, Mode::dom(state_.dom_seed), false).top1();
+        metrics.evaluations["val_top1_dom"] = evaluate(network_, val, Mode::dom(state_.dom_seed), false).top1();
     }
     if (!paper_protocol() && curve_epoch && !last) {
       // Mid-training curves use the training-time BN statistics of both modes.
@@ -391,10 +266,10 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
       const data::Dataset curve_images = n > 0 && n < split_.test.size() ? split_.test.head(n) : split_.test;
       data::BatchLoader test(curve_images, split_.normalization, kEvalBatch, false, 0, false, device_);
       const auto aom = evaluate(network_, test, Mode::aom(), false);
-      metrics["test_top1_aom"] = aom.top1();
-      metrics["test_loss_aom"] = aom.loss;
+      metrics.evaluations["test_top1_aom"] = aom.top1();
+      metrics.evaluations["test_loss_aom"] = aom.loss;
       if (network_.shadow().enabled())
-        metrics["test_top1_dom"] = evaluate(network_, test, Mode::dom(state_.dom_seed), false).top1();
+        metrics.evaluations["test_top1_dom"] = evaluate(network_, test, Mode::dom(state_.dom_seed), false).top1();
       if (options_.mode_bn_curves) evaluate_with_mode_batchnorm(metrics, curve_images);
     }
     if (last && !paper_protocol()) {  // the project's last epoch reports the final evaluation
@@ -407,7 +282,7 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
     }
     save();
     if (!options_.out_dir.empty() && writes())
-      append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.dump());
+      append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.to_json().dump());
     if (on_epoch && writes()) on_epoch(metrics);
   }
   if (!state_.finished) {  // resumed after the last epoch, before finishing
@@ -417,7 +292,7 @@ RunState Trainer::run(const EpochCallback& on_epoch) {
   return state_;
 }
 
-void Trainer::evaluate_with_mode_batchnorm(nlohmann::json& metrics, const data::Dataset& test_images) {
+void Trainer::evaluate_with_mode_batchnorm(EpochRecord& metrics, const data::Dataset& test_images) {
   torch::NoGradGuard no_grad;
   auto& bank = network_.batchnorm();
   if (bank.num_layers() == 0) return;
@@ -437,10 +312,10 @@ void Trainer::evaluate_with_mode_batchnorm(nlohmann::json& metrics, const data::
     reestimate_batchnorm_after_training(network_, mode, split_.train, split_.normalization, state_.seed,
                                         options_.bn_batches, device_, batchnorm_augmentation());
     const std::string name = mode.is_dom() ? "dom" : "aom";
-    metrics["test_top1_" + name + "_bn"] = evaluate(network_, test, mode, true).top1();
+    metrics.evaluations["test_top1_" + name + "_bn"] = evaluate(network_, test, mode, true).top1();
     if (split_.validation.size() > 0) {
       data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
-      metrics["val_top1_" + name + "_bn"] = evaluate(network_, val, mode, true).top1();
+      metrics.evaluations["val_top1_" + name + "_bn"] = evaluate(network_, val, mode, true).top1();
     }
     if (!existed(mode.key())) bank.erase(mode.key());
   }
@@ -449,7 +324,7 @@ void Trainer::evaluate_with_mode_batchnorm(nlohmann::json& metrics, const data::
   network_.set_mode(Mode::aom(), /*use_mode_batchnorm=*/false);
 }
 
-void Trainer::evaluate_as_paper(nlohmann::json& metrics, int64_t epoch) {
+void Trainer::evaluate_as_paper(EpochRecord& metrics, int64_t epoch) {
   // Test (and validation) images each epoch, as the released main.py does;
   // its shuffled batches of 128 with their own BatchNorm statistics, and the
   // project's running statistics beside them.
@@ -465,29 +340,18 @@ void Trainer::evaluate_as_paper(nlohmann::json& metrics, int64_t epoch) {
       return evaluate(network_, shuffled, w, Normalisation::kBatch, false, epoch, state_.seed).top1();
     };
     const auto draws = EvalWeights::stochastic(static_cast<uint64_t>(epoch));
-    metrics[prefix + "aom"] = running(EvalWeights::of(Mode::aom()));
-    metrics[prefix + "aom_paper"] = batch(EvalWeights::of(Mode::aom()));
+    metrics.evaluations[prefix + "aom"] = running(EvalWeights::of(Mode::aom()));
+    metrics.evaluations[prefix + "aom_paper"] = batch(EvalWeights::of(Mode::aom()));
     if (!was) return;
-    metrics[prefix + "dom"] = running(EvalWeights::of(Mode::dom(state_.dom_seed)));
-    metrics[prefix + "dom_paper"] = batch(EvalWeights::of(Mode::dom(state_.dom_seed)));
-    metrics[prefix + "sdom"] = running(draws);
-    metrics[prefix + "sdom_paper"] = batch(draws);
+    metrics.evaluations[prefix + "dom"] = running(EvalWeights::of(Mode::dom(state_.dom_seed)));
+    metrics.evaluations[prefix + "dom_paper"] = batch(EvalWeights::of(Mode::dom(state_.dom_seed)));
+    metrics.evaluations[prefix + "sdom"] = running(draws);
+    metrics.evaluations[prefix + "sdom_paper"] = batch(draws);
   };
   const int64_t n = options_.curve_test_images;
   add("test_top1_", n > 0 && n < split_.test.size() ? split_.test.head(n) : split_.test);
   if (split_.validation.size() > 0) add("val_top1_", split_.validation);
   network_.set_mode(Mode::aom());
-}
-
-void select_training_data(data::Split& split, const TrainOptions& options) {
-  if (options.train_subset < 0) throw Error("--train-subset must not be negative");
-  if (options.train_subset > 0 && options.train_subset < split.train.size())
-    split.train = split.train.head(options.train_subset);
-  if (options.val_fraction != 0.0) {
-    auto [kept, held] = data::hold_out(split.train, options.val_fraction, options.val_seed);
-    split.train = std::move(kept);
-    split.validation = std::move(held);
-  }
 }
 
 int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, const data::Dataset& train,
@@ -502,11 +366,10 @@ int64_t reestimate_batchnorm_after_training(Network& network, const Mode& mode, 
   return n;
 }
 
-data::Augmentation batchnorm_augmentation_of(const RunState& state) {
-  const bool finished_before_the_record = !state.results.empty() && !state.results.contains("bn_augmented");
-  if (finished_before_the_record || !state.results.value("bn_augmented", true)) return {};
-  const auto augment = state.train_options.value("augment", nlohmann::json());
-  return augment.is_boolean() && augment.get<bool>() ? data::Augmentation::standard() : data::Augmentation{};
+data::Augmentation batchnorm_augmentation_of(const RunRecord& state) {
+  const bool finished_before_the_record = !state.results.empty() && !state.results.bn_augmented;
+  if (finished_before_the_record || !state.results.bn_augmented.value_or(true)) return {};
+  return state.options.augment.value_or(false) ? data::Augmentation::standard() : data::Augmentation{};
 }
 
 void Trainer::finish() {
@@ -516,73 +379,68 @@ void Trainer::finish() {
   auto& bank = network_.batchnorm();
   bank.store(kTrainingBatchNorm);
 
+  RunResults results;
   std::vector<Mode> modes = {Mode::aom()};
   if (network_.shadow().enabled()) modes.push_back(Mode::dom(state_.dom_seed));
-  nlohmann::json results = nlohmann::json::object();
   for (const auto& mode : modes) {
     const auto with_training_bn = evaluate(network_, test, mode, /*use_mode_batchnorm=*/false);
-    nlohmann::json r;
-    r["top1_training_bn"] = with_training_bn.top1();
+    ModeResult r;
+    r.top1_training_bn = with_training_bn.top1();
     if (bn_batches > 0 && bank.num_layers() > 0) {
       reestimate_batchnorm_after_training(network_, mode, split_.train, split_.normalization, state_.seed, bn_batches,
                                           device_, batchnorm_augmentation());
       const auto with_mode_bn = evaluate(network_, test, mode, true);
-      r["top1"] = with_mode_bn.top1();
-      r["loss"] = with_mode_bn.loss;
-      r["batchnorm"] = "re-estimated";
+      r.top1 = with_mode_bn.top1();
+      r.loss = with_mode_bn.loss;
+      r.batchnorm = "re-estimated";
     } else {
-      r["top1"] = with_training_bn.top1();
-      r["loss"] = with_training_bn.loss;
-      r["batchnorm"] = "training";
+      r.top1 = with_training_bn.top1();
+      r.loss = with_training_bn.loss;
+      r.batchnorm = "training";
     }
     if (split_.validation.size() > 0) {
       data::BatchLoader val(split_.validation, split_.normalization, kEvalBatch, false, 0, false, device_);
-      r["val_top1"] = evaluate(network_, val, mode, true).top1();
+      r.val_top1 = evaluate(network_, val, mode, true).top1();
     }
-    const auto macs = network_.macs(mode);
+    r.macs = network_.macs(mode).total();
     const auto sparsity = network_.sparsity(mode);
-    r["macs"] = macs.total();
-    r["sparsity_transformed"] = sparsity.transformed_rate();
-    r["sparsity_conv"] = sparsity.conv_rate();
-    results[mode.is_dom() ? "dom" : "aom"] = r;
+    r.sparsity_transformed = sparsity.transformed_rate();
+    r.sparsity_conv = sparsity.conv_rate();
+    (mode.is_dom() ? results.dom : results.aom) = r;
   }
   if (network_.shadow().enabled() && options_.stochastic_dom > 0) {
     // A fresh draw per test batch, several passes: the paper's DOM figure.
     bank.restore(kTrainingBatchNorm);
     data::BatchLoader shuffled(split_.test, split_.normalization, 128, true, state_.seed ^ kPaperEvalSeedSalt, false,
                                device_);
-    results["stochastic_dom"] = {
-        {"running",
-         evaluate_stochastic_dom(network_, test, options_.stochastic_dom, Normalisation::kRunning).to_json()},
-        {"paper",
-         evaluate_stochastic_dom(network_, shuffled, options_.stochastic_dom, Normalisation::kBatch, state_.seed)
-             .to_json()}};
+    results.stochastic_dom = StochasticDomResult{
+        evaluate_stochastic_dom(network_, test, options_.stochastic_dom, Normalisation::kRunning),
+        evaluate_stochastic_dom(network_, shuffled, options_.stochastic_dom, Normalisation::kBatch, state_.seed)};
   }
-  if (!paper_protocol() && !state_.history.empty() &&
-      state_.history.back().value("epoch", int64_t{0}) == state_.epoch) {
+  if (!paper_protocol() && !state_.history.empty() && state_.history.back().epoch == state_.epoch) {
     // The last point of the project's curves is the final evaluation.
-    auto& last = state_.history.back();
-    for (const char* mode : {"aom", "dom"}) {
-      if (!results.contains(mode)) continue;
-      const auto& r = results[mode];
-      last[std::string("test_top1_") + mode] = r["top1"];
-      if (options_.mode_bn_curves && r.value("batchnorm", "") == "re-estimated") {
-        last[std::string("test_top1_") + mode + "_bn"] = r["top1"];
-        if (r.contains("val_top1")) last[std::string("val_top1_") + mode + "_bn"] = r["val_top1"];
+    auto& last = state_.history.back().evaluations;
+    for (const char* name : {"aom", "dom"}) {
+      const ModeResult* r = results.mode(name);
+      if (r == nullptr) continue;
+      last[std::string("test_top1_") + name] = r->top1;
+      if (options_.mode_bn_curves && r->batchnorm == "re-estimated") {
+        last[std::string("test_top1_") + name + "_bn"] = r->top1;
+        if (r->val_top1) last[std::string("val_top1_") + name + "_bn"] = *r->val_top1;
       }
     }
   }
-  results["selection"] = select_all_epochs(state_.history);
-  if (!options_.protocol.empty()) results["protocol"] = options_.protocol;
-  results["dom_seed"] = state_.dom_seed;
-  results["bn_batches"] = bn_batches;
-  results["bn_augmented"] = batchnorm_augmentation().enabled();
-  if (split_.validation.size() > 0) results["val_images"] = split_.validation.size();
+  results.selection = select_all_epochs(state_.history);
+  results.protocol = options_.protocol;
+  results.dom_seed = state_.dom_seed;
+  results.bn_batches = bn_batches;
+  results.bn_augmented = batchnorm_augmentation().enabled();
+  results.val_images = split_.validation.size();
   state_.results = results;
   state_.finished = true;
   network_.set_mode(Mode::aom());
   if (!options_.out_dir.empty() && writes())
-    write_file_atomically(fs::path(options_.out_dir) / "results.json", results.dump(2) + "\n");
+    write_file_atomically(fs::path(options_.out_dir) / "results.json", results.to_json().dump(2) + "\n");
 }
 
 }  // namespace was

@@ -1,6 +1,7 @@
 // `was dom-search CHECKPOINT`: the options, the candidates' table and the
 // Pareto plot; the search itself is the library's (was/run/dom_search.h).
 #include <unistd.h>
+#include <iostream>
 
 #include <algorithm>
 #include <cstdio>
@@ -8,8 +9,8 @@
 #include <sstream>
 
 #include "common.h"
-#include "plots.h"
 #include "was/core/error.h"
+#include "was/report/plots.h"
 #include "was/run/dom_search.h"
 
 namespace was::cli {
@@ -37,7 +38,7 @@ void print_candidates(const DomSearchResult& r, const std::vector<const DomCandi
 void plot_candidates(const DomSearchResult& r, const std::vector<const DomCandidate*>& by_macs,
                      const std::string& dir) {
   fs::create_directories(dir);
-  Plots plots(dir, true);
+  report::Plots plots(dir, true, [](const std::string& m) { std::cerr << "warning: " << m << "\n"; });
   std::ostringstream dat;
   for (int set = 0; set < 3; ++set) {  // all, Pareto, chosen
     for (const auto* c : by_macs)
@@ -73,9 +74,8 @@ void run_search(const SearchArgs& a) {
   print_candidates(result, by_macs);
   if (!a.plot_dir.empty()) plot_candidates(result, by_macs, a.plot_dir);
   for (const auto& p : result.profiles)
-    std::printf("\nprofile '%s': %s, validation top-1 %.2f%%, %.3f M MACs (%.1f%% of AOM)",
-                p["name"].get<std::string>().c_str(), p["mode"].get<std::string>().c_str(), p["val_top1"].get<double>(),
-                p["macs"].get<double>() / 1e6, 100.0 * p["macs"].get<double>() / double(result.aom_macs));
+    std::printf("\nprofile '%s': %s, validation top-1 %.2f%%, %.3f M MACs (%.1f%% of AOM)", p.name.c_str(),
+                p.mode.c_str(), p.val_top1, double(p.macs) / 1e6, 100.0 * double(p.macs) / double(result.aom_macs));
   if (!result.profiles.empty()) std::printf("\n");
   store_dom_profiles(ckpt, a.spec, result);  // throws, writing nothing, when no candidate met the limit
   std::fprintf(stderr, "stored in %s; use it with was eval --dom NAME, was export --dom NAME\n", ckpt.path.c_str());

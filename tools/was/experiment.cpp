@@ -45,7 +45,7 @@ void run_experiment(ExperimentArgs& a) {
   options.device = a.runtime.apply();
   options.on_message = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   options.on_batch = progress_on_stderr();
-  options.on_cell_trained = [](const std::string& dir, const RunState& state) { print_results(state, dir); };
+  options.on_cell_trained = [](const std::string& dir, const RunRecord& state) { print_results(state, dir); };
   const GridOutcome outcome = run_grid(e, options);
   if (outcome.skipped > 0) return;
   print_evaluations(outcome.summary);

@@ -30,7 +30,7 @@ void run_export(const ExportArgs& a) {
   Mode mode = Mode::parse(a.mode);
   if (!a.dom_profile.empty()) {
     if (a.dom_seed >= 0) throw Error("--dom and --dom-seed cannot be combined", "a profile fixes its own draw");
-    mode = profile_mode(ckpt.state, a.dom_profile);
+    mode = ckpt.state.profile_mode(a.dom_profile);
   } else if (mode.is_dom()) {
     mode.dom_seed = a.dom_seed >= 0 ? a.dom_seed : ckpt.state.dom_seed;
   }

@@ -17,6 +17,7 @@ void run_info(const std::string& arg, bool as_json) {
   for (const auto& p : net.module().parameters()) params += p.numel();
   const auto aom = net.macs(Mode::aom());
   nlohmann::json j = s.to_json();
+  j["version"] = kCheckpointVersion;
   j["parameters"] = params;
   j["aom_macs"] = aom.total();
   j["transformed_layers"] = net.shadow().layers().size();
@@ -32,18 +33,17 @@ void run_info(const std::string& arg, bool as_json) {
             << "policy        " << s.policy << " (" << net.shadow().layers().size() << " transformed convolutions)\n"
             << "seed          " << s.seed << ", DOM seed " << s.dom_seed << "\n"
             << "dataset       " << s.dataset << "\n"
-            << "progress      " << s.epoch << "/" << s.train_options.value("epochs", 0) << " epochs, " << s.step
-            << " steps" << (s.finished ? ", finished" : ", resumable") << "\n"
+            << "progress      " << s.epoch << "/" << s.options.epochs << " epochs, " << s.step << " steps"
+            << (s.finished ? ", finished" : ", resumable") << "\n"
             << "BN statistics";
   for (const auto& k : net.batchnorm().keys()) std::cout << " " << k;
   std::cout << "\nMACs          AOM " << aom.total();
   if (j.contains("dom_macs")) std::cout << ", DOM " << j["dom_macs"].get<int64_t>();
   std::cout << "\n";
   for (const auto& p : s.dom_profiles)
-    std::printf("DOM profile   %s: %s, %s, validation top-1 %.2f%% (AOM %.2f%%), %.3f M MACs\n",
-                p.value("name", "").c_str(), p.value("mode", "").c_str(), p.value("objective", "").c_str(),
-                p.value("val_top1", 0.0), p.value("aom_val_top1", 0.0), p.value("macs", 0.0) / 1e6);
-  if (!s.results.empty()) std::cout << "results       " << s.results.dump() << "\n";
+    std::printf("DOM profile   %s: %s, %s, validation top-1 %.2f%% (AOM %.2f%%), %.3f M MACs\n", p.name.c_str(),
+                p.mode.c_str(), p.objective.c_str(), p.val_top1, p.aom_val_top1, double(p.macs) / 1e6);
+  if (!s.results.empty()) std::cout << "results       " << s.results.to_json().dump() << "\n";
 }
 
 }  // namespace

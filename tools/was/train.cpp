@@ -22,39 +22,36 @@
 namespace was::cli {
 namespace fs = std::filesystem;
 
-void print_results(const RunState& state, const std::string& out_dir) {
+void print_results(const RunRecord& state, const std::string& out_dir) {
   const auto& r = state.results;
   std::cerr << "\nfinished: " << state.epoch << " epochs, " << state.step << " steps";
   if (!out_dir.empty()) std::cerr << ", checkpoint " << (fs::path(out_dir) / "last.pt").string();
   std::cerr << "\n";
   for (const char* mode : {"aom", "dom"}) {
-    if (!r.contains(mode)) continue;
-    const auto& m = r[mode];
+    const ModeResult* m = r.mode(mode);
+    if (m == nullptr) continue;
     std::fprintf(stderr, "  %s top-1 %.2f%% (training BN %.2f%%)  MACs %.2f M  sparsity %.1f%%\n",
-                 mode[0] == 'a' ? "AOM" : "DOM", m["top1"].get<double>(), m["top1_training_bn"].get<double>(),
-                 m["macs"].get<double>() / 1e6, 100.0 * m["sparsity_transformed"].get<double>());
+                 mode[0] == 'a' ? "AOM" : "DOM", m->top1, m->top1_training_bn, double(m->macs) / 1e6,
+                 100.0 * m->sparsity_transformed);
   }
-  if (r.contains("stochastic_dom"))
-    for (const char* how : {"running", "paper"}) {
-      const auto& s = r["stochastic_dom"][how];
+  if (r.stochastic_dom)
+    for (const auto* s : {&r.stochastic_dom->running, &r.stochastic_dom->paper})
       std::fprintf(stderr, "  stochastic DOM (%s) top-1 %.2f%% +- %.2f over %d passes\n",
-                   how[0] == 'r' ? "running statistics" : "BatchNorm in training mode, as the paper",
-                   s["mean"].get<double>(), s["sd"].get<double>(), int(s["repeats"].get<int64_t>()));
-    }
-  if (r.contains("selection") && !r["selection"].empty()) {
+                   s == &r.stochastic_dom->running ? "running statistics" : "BatchNorm in training mode, as the paper",
+                   s->mean, s->sd, int(s->top1.size()));
+  if (!r.selection.empty()) {
     std::fprintf(stderr, "  selection       final     best test (epoch)   validation-selected (epoch)\n");
-    for (const auto& [curve, sel] : r["selection"].items()) {
-      std::fprintf(stderr, "  %-12s %8.2f%%  %8.2f%% (%3lld)", curve.c_str(), sel["final"].get<double>(),
-                   sel["best_test"].get<double>(), (long long)sel["best_test_epoch"].get<int64_t>());
-      if (sel.contains("val_selected"))
-        std::fprintf(stderr, "   %8.2f%% (%3lld)", sel["val_selected"].get<double>(),
-                     (long long)sel["val_selected_epoch"].get<int64_t>());
+    for (const auto& [curve, sel] : r.selection) {
+      std::fprintf(stderr, "  %-12s %8.2f%%  %8.2f%% (%3lld)", curve.c_str(), sel.final_top1, sel.best_test_top1,
+                   (long long)sel.best_test_epoch);
+      if (sel.val_selected_top1)
+        std::fprintf(stderr, "   %8.2f%% (%3lld)", *sel.val_selected_top1, (long long)*sel.val_selected_epoch);
       std::fprintf(stderr, "\n");
     }
   }
 }
 
-RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
+RunRecord run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags) {
   const auto given = [&](const char* flag) {
     return std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end();
   };
@@ -80,12 +77,12 @@ RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags)
   r.directory_locked = a.directory_locked;
   r.bucket_bytes = static_cast<int64_t>(a.bucket_mb * double(1 << 20));
   const bool print_epochs = a.print_epochs;
-  r.on_epoch = [print_epochs](const nlohmann::json& metrics) {
-    if (print_epochs) std::cout << metrics.dump() << std::endl;
+  r.on_epoch = [print_epochs](const EpochRecord& metrics) {
+    if (print_epochs) std::cout << metrics.to_json().dump() << std::endl;
   };
   r.on_message = [](const std::string& line) { std::cerr << line << "\n"; };
   r.on_batch = progress_on_stderr();
-  const RunState state = train_run(r);
+  const RunRecord state = train_run(r);
   a.out = r.out;
   if (state.finished && r.lead() && !r.was_finished) print_results(state, r.out);
   return state;

@@ -38,9 +38,9 @@ struct TrainArgs {
 /// Trains a fresh run, or continues `a.resume`; `explicit_flags` are the
 /// options the user gave (those that a checkpoint fixes are refused with
 /// --resume). Returns the final state (unfinished if --max-steps stopped it).
-RunState run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags);
+RunRecord run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags);
 
 /// The finished run's figures (modes, stochastic DOM, selections) on stderr.
-void print_results(const RunState& state, const std::string& out_dir);
+void print_results(const RunRecord& state, const std::string& out_dir);
 
 }  // namespace was::cli

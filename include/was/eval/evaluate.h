@@ -54,6 +54,7 @@ struct RepeatedResult {
   std::vector<double> top1;
   double mean = 0, sd = 0, min = 0, max = 0;
   nlohmann::json to_json() const;
+  static RepeatedResult from_json(const nlohmann::json& j);
 };
 RepeatedResult evaluate_stochastic_dom(Network& network, const data::BatchLoader& loader, int64_t repeats,
                                        Normalisation normalisation, uint64_t seed = 0);

@@ -26,7 +26,7 @@ struct ExportOptions {
 /// Writes `mode` of `network` (its weights: W or the DOM shadow weights; its
 /// BatchNorm statistics, folded where the model declares conv-BN pairs), the
 /// model config and the normalisation to `path`, atomically.
-void export_inference(const std::string& path, Network& network, const RunState& state, const ExportOptions& options);
+void export_inference(const std::string& path, Network& network, const RunRecord& state, const ExportOptions& options);
 
 /// A loaded export, ready to predict.
 struct InferenceModel {

@@ -57,9 +57,9 @@ struct DomSearchResult {
   int64_t validation_images = 0;
   double aom_val_top1 = 0.0;  ///< clean
   int64_t aom_macs = 0;
-  std::vector<DomCandidate> candidates;  ///< in the order scored: seeds of the training policy, then of each other
-  std::vector<size_t> chosen;            ///< indices into candidates, best first (empty: none meets the limit)
-  nlohmann::json profiles = nlohmann::json::array();  ///< the profiles the choice makes, as stored
+  std::vector<DomCandidate> candidates;       ///< in the order scored: seeds of the training policy, then of each other
+  std::vector<size_t> chosen;                 ///< indices into candidates, best first (empty: none meets the limit)
+  std::vector<DomProfile> profiles;           ///< the profiles the choice makes, as stored
   std::vector<std::string> batchnorm_before;  ///< the checkpoint's BatchNorm keys before the candidates' were added
 };
 

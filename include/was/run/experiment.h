@@ -65,7 +65,7 @@ struct GridOptions {
   std::string out;  ///< the grid directory ("" : default_grid_directory)
   torch::Device device = torch::kCPU;
   std::function<void(const std::string&)> on_message;  ///< one line per cell step, and the training lines
-  std::function<void(const std::string& cell_dir, const RunState& state)> on_cell_trained;  ///< after each training
+  std::function<void(const std::string& cell_dir, const RunRecord& state)> on_cell_trained;  ///< after each training
   BatchCallback on_batch;  ///< the training's batches (TrainRequest::on_batch)
 };
 

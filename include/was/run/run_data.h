@@ -18,12 +18,12 @@ std::string resolve_checkpoint(const std::string& path);
 
 /// The data options a stored run was trained with: its image size for an
 /// image folder, coarse labels for a 20-class CIFAR-100 run.
-data::DatasetOptions dataset_options_of(const RunState& state);
+data::DatasetOptions dataset_options_of(const RunRecord& state);
 
 /// The training images `state` was trained on: its dataset read from
 /// `data_dir` ("" for the default), cut to the run's training subset and
 /// without its validation hold-out.
-data::Dataset training_images_of(const RunState& state, const std::string& data_dir);
+data::Dataset training_images_of(const RunRecord& state, const std::string& data_dir);
 
 /// If `mode` has no BatchNorm statistics stored, estimates them from
 /// `bn_batches` batches of `train` (the run's training images), as training

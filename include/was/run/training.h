@@ -57,6 +57,6 @@ struct TrainRequest {
 /// the problem (a bad option, a run already in `out`, a directory another
 /// process trains, data that does not fit the checkpoint) before anything is
 /// written. `request.out` is set to the run directory used.
-RunState train_run(TrainRequest& request);
+RunRecord train_run(TrainRequest& request);
 
 }  // namespace was

@@ -3,12 +3,15 @@
 // validation split (an honest selection).
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace was {
+
+struct EpochRecord;  // was/record/run_record.h
 
 /// The curves a history may hold, as `test_top1_CURVE` / `val_top1_CURVE`:
 /// aom, dom (fixed DOM seed), sdom (stochastic DOM) with running statistics,
@@ -26,13 +29,17 @@ struct EpochSelection {
   std::optional<int64_t> val_selected_epoch;
   std::optional<double> best_val_top1;
   nlohmann::json to_json() const;
+  static EpochSelection from_json(const nlohmann::json& j);
 };
 
 /// The three selections of `curve` over the epochs of `history` that
 /// evaluated it (first epoch wins ties); nullopt if no epoch did.
-std::optional<EpochSelection> select_epochs(const nlohmann::json& history, const std::string& curve);
+std::optional<EpochSelection> select_epochs(const std::vector<EpochRecord>& history, const std::string& curve);
 
 /// {curve: selection} for every curve of evaluation_curves() in `history`.
-nlohmann::json select_all_epochs(const nlohmann::json& history);
+std::map<std::string, EpochSelection> select_all_epochs(const std::vector<EpochRecord>& history);
+
+/// {curve: selection} as results.json stores it.
+nlohmann::json selections_json(const std::map<std::string, EpochSelection>& selections);
 
 }  // namespace was

@@ -1,17 +1,16 @@
-#include "plots.h"
+#include "was/report/plots.h"
 
 #include <cstdlib>
-#include <iostream>
 #include <sstream>
 
 #include "was/core/atomic_file.h"
 
-namespace was::cli {
+namespace was::report {
 namespace fs = std::filesystem;
 
-Plots::Plots(fs::path dir, bool enabled) : dir_(std::move(dir)), enabled_(enabled) {
+Plots::Plots(fs::path dir, bool enabled, Warn warn) : dir_(std::move(dir)), enabled_(enabled), warn_(std::move(warn)) {
   if (enabled_ && std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    std::cerr << "warning: gnuplot not found, no plots (apt-get install gnuplot-nox)\n";
+    this->warn("gnuplot not found, no plots (apt-get install gnuplot-nox)");
     enabled_ = false;
   }
 }
@@ -32,7 +31,7 @@ std::string Plots::render(const std::string& name, const std::string& title, con
   // Run inside the report directory: the script names its files relative to it, so it can be rerun there.
   const std::string cmd = "cd '" + dir_.string() + "' && gnuplot '" + name + ".gp' 2>'" + name + ".log'";
   if (std::system(cmd.c_str()) != 0) {
-    std::cerr << "warning: gnuplot failed on " << gp_path.string() << " (see " << name << ".log)\n";
+    warn("gnuplot failed on " + gp_path.string() + " (see " + name + ".log)");
     return "";
   }
   fs::rename(dir_ / (name + ".svg.tmp"), dir_ / (name + ".svg"));
@@ -40,4 +39,4 @@ std::string Plots::render(const std::string& name, const std::string& title, con
   return "![" + title + "](" + name + ".svg)\n";
 }
 
-}  // namespace was::cli
+}  // namespace was::report

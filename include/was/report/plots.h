@@ -4,15 +4,21 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
-namespace was::cli {
+namespace was::report {
 
 class Plots {
  public:
+  using Warn = std::function<void(const std::string&)>;
   /// Plots go to `dir`; `enabled` false (or no gnuplot on PATH) draws nothing.
-  Plots(std::filesystem::path dir, bool enabled);
+  /// `warn` hears of a missing gnuplot and of plots that failed.
+  Plots(std::filesystem::path dir, bool enabled, Warn warn = {});
   bool enabled() const { return enabled_; }
+  void warn(const std::string& message) const {
+    if (warn_) warn_(message);
+  }
 
   /// Writes `data` to NAME.dat and a gnuplot script NAME.gp (rerunnable in
   /// `dir`: it names its files relative to it) whose preamble sets the SVG
@@ -25,6 +31,7 @@ class Plots {
  private:
   std::filesystem::path dir_;
   bool enabled_;
+  Warn warn_;
 };
 
-}  // namespace was::cli
+}  // namespace was::report
