@@ -39,7 +39,12 @@ Mode Mode::parse(const std::string& text) {
 // --- ShadowLayer ---------------------------------------------------------------
 
 ShadowLayer::ShadowLayer(std::string name, int64_t index, torch::nn::Conv2dImpl* conv, Policy policy)
-    : name_(std::move(name)), index_(index), conv_(conv), plain_(conv->weight), policy_(std::move(policy)) {
+    : name_(std::move(name)),
+      index_(index),
+      conv_(conv),
+      deferred_(dynamic_cast<DeferredWeightConv2dImpl*>(conv)),
+      plain_(conv->weight),
+      policy_(std::move(policy)) {
   if (!policy_.gain) return;
   // Registered once on the convolution, so that the optimiser, checkpoints
   // and exports see it as one of the model's parameters.
@@ -97,15 +102,30 @@ torch::Tensor ShadowLayer::weight_for(const Mode& mode) const {
   return dom_weight(mode.dom_seed, &policy);
 }
 
+void ShadowLayer::train_with_draw(uint64_t run_seed, uint64_t step) const {
+  if (deferred_ == nullptr) {
+    conv_->weight = training_weight(run_seed, step);
+    return;
+  }
+  deferred_->weight = plain_;
+  deferred_->defer_training_weight([layer = *this, run_seed, step] { return layer.training_weight(run_seed, step); });
+}
+
+void ShadowLayer::infer_with(torch::Tensor weight) const {
+  if (deferred_ != nullptr) deferred_->defer_training_weight(nullptr);
+  conv_->weight = std::move(weight);
+}
+
 // --- WasConv2d -------------------------------------------------------------------
 
 WasConv2dImpl::WasConv2dImpl(torch::nn::Conv2dOptions options, Policy policy, uint64_t seed, int64_t layer_index)
-    : torch::nn::Conv2dImpl(options), seed_(seed) {
+    : DeferredWeightConv2dImpl(options), seed_(seed) {
   policy.validate();
   shadow_ = std::make_unique<ShadowLayer>("", layer_index, this, std::move(policy));
 }
 
-void WasConv2dImpl::reseat(uint64_t seed, int64_t layer_index) {
+void WasConv2dImpl::attach_to_controller(uint64_t seed, int64_t layer_index) {
+  controlled_ = true;
   seed_ = seed;
   shadow_ = std::make_unique<ShadowLayer>(shadow_->name(), layer_index, this, shadow_->policy());
 }
@@ -116,7 +136,7 @@ void WasConv2dImpl::set_mode(const Mode& mode) {
 }
 
 void WasConv2dImpl::train(bool on) {
-  torch::nn::Conv2dImpl::train(on);
+  DeferredWeightConv2dImpl::train(on);
   if (on) dom_weight_ = torch::Tensor();
 }
 
@@ -127,6 +147,7 @@ torch::Tensor WasConv2dImpl::eval_weight() {
 }
 
 torch::Tensor WasConv2dImpl::forward(const torch::Tensor& input) {
+  if (controlled_) return DeferredWeightConv2dImpl::forward(input);
   if (is_training()) return _conv_forward(input, shadow_->training_weight(seed_, step_++));
   return _conv_forward(input, eval_weight());
 }
@@ -157,14 +178,10 @@ ShadowWeights::ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy po
       continue;
     }
     if (auto* self = dynamic_cast<WasConv2dImpl*>(conv)) {
-      self->reseat(seed_, index);
+      self->attach_to_controller(seed_, index);  // it keeps its own policy
       layers_.push_back(self->shadow());
-      self_managed_.push_back(self);
-      drawn_lazily_.push_back(nullptr);
     } else {
       layers_.emplace_back(item.key(), index, conv, policy_);
-      self_managed_.push_back(nullptr);
-      drawn_lazily_.push_back(dynamic_cast<CompactableConv2dImpl*>(conv));
     }
     ++index;
   }
@@ -177,51 +194,24 @@ ShadowWeights::ShadowWeights(std::shared_ptr<torch::nn::Module> model, Policy po
 }
 
 void ShadowWeights::draw_for_training(uint64_t step) {
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    if (self_managed_[i] != nullptr) {
-      self_managed_[i]->set_step(step);
-      continue;
-    }
-    if (auto* zoo = drawn_lazily_[i]) {
-      zoo->weight = layers_[i].plain_weight();
-      zoo->set_training_weight([layer = layers_[i], seed = seed_, step] { return layer.training_weight(seed, step); });
-      continue;
-    }
-    layers_[i].conv().weight = layers_[i].training_weight(seed_, step);
-  }
+  for (const auto& layer : layers_) layer.train_with_draw(seed_, step);
 }
 
 void ShadowWeights::use_draw(uint64_t seed, StreamDomain domain, uint64_t step) {
   torch::NoGradGuard no_grad;
   mode_ = Mode::stochastic_dom();
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const auto w = layers_[i].shadow_weight(layers_[i].draw(seed, domain, step));
-    if (self_managed_[i] != nullptr) {
-      self_managed_[i]->set_eval_weight(w);
-      continue;
-    }
-    if (auto* zoo = drawn_lazily_[i]) zoo->set_training_weight(nullptr);
-    layers_[i].conv().weight = w;
-  }
+  for (const auto& layer : layers_) layer.infer_with(layer.shadow_weight(layer.draw(seed, domain, step)));
 }
 
 void ShadowWeights::use_mode(const Mode& mode) {
   mode_ = mode;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    if (self_managed_[i] != nullptr) {
-      self_managed_[i]->set_mode(mode);
-      continue;
-    }
-    if (auto* zoo = drawn_lazily_[i]) zoo->set_training_weight(nullptr);
-    layers_[i].conv().weight = layers_[i].weight_for(mode);
-  }
+  for (const auto& layer : layers_) layer.infer_with(layer.weight_for(mode));
 }
 
 std::vector<torch::Tensor> ShadowWeights::active_weights() const {
   std::vector<torch::Tensor> out;
   out.reserve(layers_.size());
-  for (size_t i = 0; i < layers_.size(); ++i)
-    out.push_back(self_managed_[i] != nullptr ? self_managed_[i]->eval_weight() : layers_[i].conv().weight);
+  for (const auto& layer : layers_) out.push_back(layer.conv().weight);
   return out;
 }
 

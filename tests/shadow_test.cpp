@@ -162,12 +162,23 @@ TEST(WasConv2dTest, ControllerDrivesWasConv2dLayers) {
   auto seq = torch::nn::Sequential(was::WasConv2d(torch::nn::Conv2dOptions(2, 4, 3), Policy::parse("C"), 0, 0));
   was::ShadowWeights shadow(seq.ptr(), Policy::parse("CT"), 9);
   ASSERT_EQ(shadow.layers().size(), 1u);
-  shadow.use_mode(Mode::dom(3));
   auto* conv = seq[0]->as<was::WasConv2dImpl>();
   ASSERT_NE(conv, nullptr);
-  EXPECT_TRUE(conv->mode() == Mode::dom(3));
+  const auto& layer = shadow.layers()[0];
+  EXPECT_EQ(layer.policy().to_string(), Policy::parse("C").to_string());  // the layer keeps its own policy
+  const auto x = torch::randn({1, 2, 5, 5});
+  // The controller's mode, not the layer's own (AOM), decides what it computes.
+  seq->eval();
+  shadow.use_mode(Mode::dom(3));
+  EXPECT_TRUE(torch::equal(seq->forward(x), torch::conv2d(x, layer.dom_weight(3), conv->bias)));
+  EXPECT_TRUE(conv->mode() == Mode::aom());
+  // Training: the controller's draw of its step, keyed by its seed (9) and the layer's index.
+  seq->train();
   shadow.draw_for_training(42);
-  EXPECT_EQ(conv->step(), 42u);
+  const auto expected = torch::conv2d(x, layer.training_weight(9, 42), conv->bias);
+  EXPECT_TRUE(torch::equal(seq->forward(x), expected));
+  EXPECT_TRUE(torch::equal(seq->forward(x), expected));  // the same step until the next draw
+  EXPECT_EQ(conv->step(), 0u);                           // its own counter stays unused
 }
 
 TEST(ModeTest, ParseAndKeys) {

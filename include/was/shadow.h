@@ -14,11 +14,10 @@
 #include <vector>
 
 #include "was/core/rng.h"
+#include "was/nn/layers.h"
 #include "was/transforms.h"
 
 namespace was {
-
-class CompactableConv2dImpl;  // was/nn/compact.h
 
 /// The inference mode: AOM (plain weights) or DOM with a DOM seed. A DOM
 /// may draw from an inference policy of its own (say a fixed smaller crop)
@@ -75,10 +74,20 @@ class ShadowLayer {
   /// What `mode` computes with: W for AOM, the DOM draw otherwise.
   torch::Tensor weight_for(const Mode& mode) const;
 
+  /// The one way the convolution gets its shadow weights. Training: its next
+  /// forward computes with the fresh draw of `step`, drawn when it runs on a
+  /// DeferredWeightConv2d (the zoo's convolutions, WasConv2d), drawn now on
+  /// any other Conv2d.
+  void train_with_draw(uint64_t run_seed, uint64_t step) const;
+  /// Inference: the convolution computes with `weight` (W, a DOM draw, one
+  /// stochastic draw) until the next call.
+  void infer_with(torch::Tensor weight) const;
+
  private:
   std::string name_;
   int64_t index_;
   torch::nn::Conv2dImpl* conv_;
+  DeferredWeightConv2dImpl* deferred_;  ///< conv_ when it can draw as it runs, else null
   torch::Tensor plain_;
   torch::Tensor gain_;
   Policy policy_;
@@ -89,8 +98,10 @@ constexpr const char* kShadowGainName = "shadow_gain";
 
 /// Drop-in for torch::nn::Conv2d (same options) that is a WAS convolution on
 /// its own: each training forward draws fresh shadow weights, evaluation runs
-/// AOM or DOM. A model built from it needs no controller.
-class WasConv2dImpl : public torch::nn::Conv2dImpl {
+/// AOM or DOM. A model built from it needs no controller; under one
+/// (ShadowWeights) it takes its weights as every other transformed
+/// convolution does, and its own mode and step stay unused.
+class WasConv2dImpl : public DeferredWeightConv2dImpl {
  public:
   explicit WasConv2dImpl(torch::nn::Conv2dOptions options, Policy policy = Policy::preset("CT"), uint64_t seed = 0,
                          int64_t layer_index = 0);
@@ -104,20 +115,17 @@ class WasConv2dImpl : public torch::nn::Conv2dImpl {
   void train(bool on = true) override;
   /// What an evaluation forward computes with now.
   torch::Tensor eval_weight();
-  /// Evaluation with these weights (one draw, as ShadowWeights::use_draw sets).
-  void set_eval_weight(torch::Tensor weight) {
-    mode_ = Mode::stochastic_dom();
-    dom_weight_ = std::move(weight);
-  }
   /// The stream counter of the next training forward (one per forward).
   void set_step(uint64_t step) { step_ = step; }
   uint64_t step() const { return step_; }
-  /// Re-keys the draws (seed and layer index), as a controller does.
-  void reseat(uint64_t seed, int64_t layer_index);
+  /// Hands the layer to a controller: its draws are re-keyed by the
+  /// controller's seed and layer index, and the controller supplies its weights.
+  void attach_to_controller(uint64_t seed, int64_t layer_index);
   const ShadowLayer& shadow() const { return *shadow_; }
 
  private:
   std::unique_ptr<ShadowLayer> shadow_;
+  bool controlled_ = false;
   uint64_t seed_;
   uint64_t step_ = 0;
   Mode mode_;
@@ -141,8 +149,8 @@ struct Sparsity {
 /// code transforms (models::ClassifierImpl::paper_layers), exactly those.
 /// The convolutions keep their type and parameters; before a forward pass the
 /// controller points each one's `weight` at the tensor to use (its W stays the
-/// registered parameter the optimiser updates). WasConv2d layers found in the
-/// model are driven through their own mode and step instead.
+/// registered parameter the optimiser updates), ShadowLayer::train_with_draw
+/// and infer_with.
 class ShadowWeights {
  public:
   ShadowWeights() = default;
@@ -174,9 +182,7 @@ class ShadowWeights {
   Policy policy_;
   uint64_t seed_ = 0;
   std::vector<ShadowLayer> layers_;
-  std::vector<WasConv2dImpl*> self_managed_;          // parallel to layers_, null for plain convs
-  std::vector<CompactableConv2dImpl*> drawn_lazily_;  // parallel to layers_: zoo convs that draw S when they run
-  std::vector<torch::nn::Conv2dImpl*> plain_convs_;   // untouched convolutions (1x1, excluded)
+  std::vector<torch::nn::Conv2dImpl*> plain_convs_;  // untouched convolutions (1x1, excluded)
   Mode mode_;
 };
 

@@ -4,9 +4,13 @@
 
 namespace was {
 
+torch::Tensor DeferredWeightConv2dImpl::forward(const torch::Tensor& input) {
+  return _conv_forward(input, is_training() ? training_weight() : weight);
+}
+
 torch::Tensor CompactableConv2dImpl::forward(const torch::Tensor& input) {
   if (!is_training()) return plan_ ? run_compact(*plan_, *this, input) : _conv_forward(input, weight);
-  return _conv_forward(input, training_weight_ ? training_weight_() : weight);
+  return _conv_forward(input, training_weight());
 }
 
 void CompactableConv2dImpl::pretty_print(std::ostream& stream) const {

@@ -1,6 +1,7 @@
-// The zoo's layer types: a convolution that can run compacted (and draws
-// WAS's shadow weights while training), and a BatchNorm that can be folded
-// into the convolution before it.
+// The zoo's layer types: a convolution whose training weight can be computed
+// when it runs (how WAS draws shadow weights on the convolutions it owns), one
+// that can also run compacted, and a BatchNorm that can be folded into the
+// convolution before it.
 #pragma once
 
 #include <torch/torch.h>
@@ -13,28 +14,41 @@
 
 namespace was {
 
-/// A torch::nn::Conv2d that can run a compact plan. The zoo builds its
-/// convolutions from it; everything else (options, parameters, WAS control
-/// through `weight`) is torch::nn::Conv2d's.
-class CompactableConv2dImpl : public torch::nn::Conv2dImpl {
+/// A torch::nn::Conv2d whose training forward can take its weight from a
+/// source called when the layer runs (unset: `weight`, as any Conv2d).
+/// WAS's shadow weights are drawn this way on the convolutions the project
+/// builds (ShadowLayer::train_with_draw): the transform then sits next to its
+/// convolution in the autograd graph, so backward delivers W's gradient
+/// right after this layer's and a data-parallel all-reduce can start while
+/// backward goes on. Any other Conv2d gets its draw before the forward.
+class DeferredWeightConv2dImpl : public torch::nn::Conv2dImpl {
  public:
   using torch::nn::Conv2dImpl::Conv2dImpl;
+  torch::Tensor forward(const torch::Tensor& input);
+  void defer_training_weight(std::function<torch::Tensor()> source) { training_weight_ = std::move(source); }
+
+ protected:
+  /// What a training forward computes with.
+  torch::Tensor training_weight() { return training_weight_ ? training_weight_() : weight; }
+
+ private:
+  std::function<torch::Tensor()> training_weight_;
+};
+
+/// A convolution that can also run a compact plan at inference. The zoo
+/// builds its convolutions from it; options and parameters are
+/// torch::nn::Conv2d's.
+class CompactableConv2dImpl : public DeferredWeightConv2dImpl {
+ public:
+  using DeferredWeightConv2dImpl::DeferredWeightConv2dImpl;
   torch::Tensor forward(const torch::Tensor& input);
   void pretty_print(std::ostream& stream) const override;
 
   void set_plan(std::optional<CompactPlan> plan) { plan_ = std::move(plan); }
   const std::optional<CompactPlan>& plan() const { return plan_; }
 
-  /// While training, compute with `source()` rather than `weight` (unset:
-  /// `weight`). WAS draws its shadow weights here, when the layer runs: their
-  /// transform then sits next to this convolution in the autograd graph, so
-  /// backward delivers W's gradient right after this layer's and a
-  /// data-parallel all-reduce can start while backward goes on.
-  void set_training_weight(std::function<torch::Tensor()> source) { training_weight_ = std::move(source); }
-
  private:
   std::optional<CompactPlan> plan_;
-  std::function<torch::Tensor()> training_weight_;
 };
 TORCH_MODULE(CompactableConv2d);
 
