@@ -1,12 +1,6 @@
 // `was train`: train a network, with or without WAS, and evaluate both modes;
 // on several processes with --nproc, or --rank/--world-size across hosts.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <csignal>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +10,7 @@
 #include "progress.h"
 #include "train.h"
 #include "was/core/error.h"
+#include "was/distributed/local_launch.h"
 #include "was/models/classifier.h"
 #include "was/run/training.h"
 
@@ -90,33 +85,14 @@ RunRecord run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags
 
 namespace {
 
-/// A free TCP port on the loopback interface, for a local rendezvous.
-int64_t free_local_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw Error("could not find a free local port for the rendezvous", "pass --master-port");
-  }
-  const int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
-
 /// `--nproc N`: this command line again, N times, as ranks 0..N-1 on this
-/// machine; waits for all, and stops the others as soon as one fails.
+/// machine, the cores shared among them unless --threads says otherwise.
 void launch_local_ranks(const TrainArgs& a, const std::vector<std::string>& explicit_flags) {
   const auto given = [&](const char* flag) {
     return std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end();
   };
   if (given("--rank") || given("--world-size"))
     throw Error("--nproc starts its own ranks: drop --rank and --world-size");
-  const int64_t port = given("--master-port") ? a.rendezvous.master_port : free_local_port();
   std::vector<std::string> args;
   const auto& original = command_line();
   for (size_t i = 0; i < original.size(); ++i) {
@@ -127,56 +103,17 @@ void launch_local_ranks(const TrainArgs& a, const std::vector<std::string>& expl
     if (original[i].rfind("--nproc=", 0) == 0) continue;
     args.push_back(original[i]);
   }
-  // Threads: the cores shared among the local ranks, unless told otherwise.
   if (!given("--threads")) {
     const int64_t cores = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
     args.push_back("--threads");
     args.push_back(std::to_string(std::max<int64_t>(1, cores / a.nproc)));
   }
-  std::vector<pid_t> pids;
-  for (int64_t rank = 0; rank < a.nproc; ++rank) {
-    const pid_t pid = ::fork();
-    if (pid < 0) throw Error("could not start rank " + std::to_string(rank) + ": fork failed");
-    if (pid == 0) {
-      ::setenv("RANK", std::to_string(rank).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(a.nproc).c_str(), 1);
-      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      std::vector<char*> argv;
-      for (auto& s : args) argv.push_back(const_cast<char*>(s.c_str()));
-      argv.push_back(nullptr);
-      ::execv("/proc/self/exe", argv.data());
-      std::_Exit(127);
-    }
-    pids.push_back(pid);
-  }
-  std::string failure;
-  size_t running = pids.size();
-  while (running > 0) {
-    int status = 0;
-    const pid_t pid = ::wait(&status);
-    if (pid < 0) break;
-    --running;
-    const auto rank = std::find(pids.begin(), pids.end(), pid) - pids.begin();
-    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok && failure.empty()) {
-      failure = "rank " + std::to_string(rank) + " " +
-                (WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
-                                     : "exited with status " + std::to_string(WEXITSTATUS(status)));
-      for (size_t r = 0; r < pids.size(); ++r)
-        if (pids[r] != pid) ::kill(pids[r], SIGTERM);  // the rest could only wait for it
-    }
-  }
-  if (!failure.empty())
-    throw Error("data-parallel training stopped: " + failure,
-                "the last complete checkpoint is intact; fix the cause and restart with --resume");
+  const int64_t port = given("--master-port") ? a.rendezvous.master_port : distributed::free_local_port();
+  distributed::launch_local_ranks("/proc/self/exe", args, a.nproc, port);
 }
 
-}  // namespace
-
-void add_train_command(CLI::App& app) {
-  auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "train a network (with --was, a WAS network) and evaluate AOM and DOM");
+/// What the run trains and evaluates on.
+void add_data_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args) {
   std::string models;
   for (const auto& name : models::model_names()) models += (models.empty() ? "" : ", ") + name;
   cmd->add_option("--model", args->model, "network: " + models)->capture_default_str();
@@ -194,28 +131,6 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--no-augment", args->no_augment,
                 "no training augmentation (default for fashion-mnist, synthetic; the paper's protocol)")
       ->excludes(augment);
-  cmd->add_option("--was", args->policy,
-                  "WAS policy: none, a preset C, T, R, CT, CTR (e.g. CT@p=0.5), or transforms such as "
-                  "crop=0.4:0.6,translate=0.3:0.3,rotate=0:90 with @p=P per transform")
-      ->capture_default_str();
-  cmd->add_option("--granularity", args->granularity, "one draw per layer (default) or per filter")
-      ->check(CLI::IsMember({"layer", "filter"}));
-  cmd->add_option("--dom-seed", args->dom_seed, "the DOM draw stored with the model")->capture_default_str();
-  cmd->add_option("--epochs", args->options.epochs, "epochs")->capture_default_str();
-  cmd->add_option("--batch-size", args->options.batch_size, "batch size")->capture_default_str();
-  cmd->add_option("--lr", args->options.lr, "SGD learning rate")->capture_default_str();
-  cmd->add_option("--momentum", args->options.momentum, "SGD momentum")->capture_default_str();
-  cmd->add_option("--weight-decay", args->options.weight_decay, "L2 weight decay")->capture_default_str();
-  cmd->add_flag("--cosine", args->options.cosine, "cosine learning-rate decay to 0");
-  cmd->add_option("--seed", args->seed, "run seed: initialisation, data order, shadow-weight draws")
-      ->capture_default_str();
-  cmd->add_option("--bn-batches", args->options.bn_batches,
-                  "batches to re-estimate each mode's BatchNorm statistics after training (0: keep training ones)")
-      ->capture_default_str();
-  cmd->add_option("--checkpoint-every", args->options.checkpoint_every, "also checkpoint every N steps (0: per epoch)")
-      ->capture_default_str();
-  cmd->add_option("--eval-every", args->options.eval_every, "test-set evaluation every N epochs (0: at the end)")
-      ->capture_default_str();
   cmd->add_option("--test-subset", args->options.test_subset, "evaluate on the first N test images only (0: all)")
       ->capture_default_str();
   cmd->add_option("--train-subset", args->options.train_subset, "train on the first N images only (0: all)")
@@ -224,6 +139,17 @@ void add_train_command(CLI::App& app) {
                   "hold out this fraction of the training images as a validation split, in (0, 1); stored with "
                   "the run and never trained on");
   cmd->add_option("--val-seed", args->options.val_seed, "which training images are held out")->capture_default_str();
+}
+
+/// The WAS policy, its DOM and the draws per step.
+void add_was_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args) {
+  cmd->add_option("--was", args->policy,
+                  "WAS policy: none, a preset C, T, R, CT, CTR (e.g. CT@p=0.5), or transforms such as "
+                  "crop=0.4:0.6,translate=0.3:0.3,rotate=0:90 with @p=P per transform")
+      ->capture_default_str();
+  cmd->add_option("--granularity", args->granularity, "one draw per layer (default) or per filter")
+      ->check(CLI::IsMember({"layer", "filter"}));
+  cmd->add_option("--dom-seed", args->dom_seed, "the DOM draw stored with the model")->capture_default_str();
   cmd->add_option("--draws", args->options.draws,
                   "shadow-weight draws per step (1: the ordinary WAS step; cost grows about K times)")
       ->capture_default_str();
@@ -232,11 +158,32 @@ void add_train_command(CLI::App& app) {
                   "loss, the paper's competition)")
       ->check(CLI::IsMember({"mean", "min"}))
       ->capture_default_str();
+}
+
+/// SGD, its schedule, and the speed options.
+void add_optimiser_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args) {
+  cmd->add_option("--epochs", args->options.epochs, "epochs")->capture_default_str();
+  cmd->add_option("--batch-size", args->options.batch_size, "batch size")->capture_default_str();
+  cmd->add_option("--lr", args->options.lr, "SGD learning rate")->capture_default_str();
+  cmd->add_option("--momentum", args->options.momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--weight-decay", args->options.weight_decay, "L2 weight decay")->capture_default_str();
+  cmd->add_flag("--cosine", args->options.cosine, "cosine learning-rate decay to 0");
   cmd->add_flag("--channels-last", args->options.channels_last,
                 "speed: NHWC activations (oneDNN's channels-last kernels); same arithmetic, other summation order");
   cmd->add_flag("--bf16", args->options.bf16,
                 "speed: bfloat16 autocast of the forward pass (weights and updates stay float32); fast on CPUs with "
                 "AVX512-BF16 or AMX; evaluation stays float32");
+}
+
+/// BatchNorm re-estimation, curves, the protocol and the final evaluation.
+void add_evaluation_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args) {
+  cmd->add_option("--bn-batches", args->options.bn_batches,
+                  "batches to re-estimate each mode's BatchNorm statistics after training (0: keep training ones)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-every", args->options.checkpoint_every, "also checkpoint every N steps (0: per epoch)")
+      ->capture_default_str();
+  cmd->add_option("--eval-every", args->options.eval_every, "test-set evaluation every N epochs (0: at the end)")
+      ->capture_default_str();
   cmd->add_option("--protocol", args->options.protocol,
                   "paper: the authors' released training (SGD 0.01/0.9, no weight decay or schedule, batch 128, no "
                   "augmentation, Normalize 0.5/0.5, 500 epochs unless --epochs) and its evaluation every epoch "
@@ -252,6 +199,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--mode-bn-curves", args->options.mode_bn_curves,
                 "also curves with BatchNorm re-estimated per mode at every --eval-every epoch (validation and "
                 "test), so that an epoch is selected on what the final evaluation reports");
+}
+
+/// Data-parallel training on one machine (--nproc) or across hosts.
+void add_distributed_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args) {
   cmd->add_option("--nproc", args->nproc,
                   "data-parallel: start N processes on this machine (threads split among them), gradients "
                   "all-reduced over Gloo")
@@ -271,6 +222,12 @@ void add_train_command(CLI::App& app) {
                   "backward has filled it (0: one bucket after backward)")
       ->check(CLI::Range(0.0, 4096.0))
       ->capture_default_str();
+}
+
+/// The run directory, resuming, the seed and progress.
+void add_run_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args) {
+  cmd->add_option("--seed", args->seed, "run seed: initialisation, data order, shadow-weight draws")
+      ->capture_default_str();
   cmd->add_option("--max-steps", args->options.max_steps, "stop (resumably) after N steps in total (0: no limit)");
   cmd->add_option("--out", args->out,
                   "run directory for last.pt, metrics.jsonl, results.json "
@@ -278,6 +235,19 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--resume", args->resume, "continue the run of a checkpoint or run directory exactly");
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar or progress lines");
   args->runtime.add_to(*cmd);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "train a network (with --was, a WAS network) and evaluate AOM and DOM");
+  add_data_options(cmd, args);
+  add_was_options(cmd, args);
+  add_optimiser_options(cmd, args);
+  add_evaluation_options(cmd, args);
+  add_distributed_options(cmd, args);
+  add_run_options(cmd, args);
   cmd->callback([args, cmd] {
     std::vector<std::string> given;
     for (const auto* opt : cmd->get_options())
