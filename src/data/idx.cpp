@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "was/core/atomic_file.h"
 #include "was/core/error.h"
 
 namespace was::data {
@@ -141,43 +142,33 @@ void check_dim(int64_t value, int64_t max, const std::string& path, const char* 
   }
 }
 
-/// Writes `header` then `payload` to `path` through a temporary file.
+/// Writes `header` then `payload` to `path` (gzip-compressed when asked) with
+/// the library's one atomic write: a temporary file, synced, then renamed.
 void write_file(const std::string& path, const std::vector<unsigned char>& header, const torch::Tensor& payload_u8,
                 bool gzip) {
-  const std::string tmp = path + ".tmp";
-  // "T": zlib writes the bytes as they are, no gzip wrapper.
-  GzHandle f(gzopen(tmp.c_str(), gzip ? "wb6" : "wbT"));
-  if (!f) {
-    throw Error("cannot create " + in_quotes(tmp) + ": " + std::strerror(errno),
-                "check that the directory exists and is writable");
+  std::vector<unsigned char> bytes(header);
+  const auto* payload = payload_u8.data_ptr<uint8_t>();
+  bytes.insert(bytes.end(), payload, payload + payload_u8.numel());
+  if (!gzip) {
+    write_file_atomically(path, bytes.data(), bytes.size(), "IDX file");
+    return;
   }
-  auto fail = [&](const std::string& what) {
-    f.reset();
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw Error("cannot write IDX file " + in_quotes(path) + ": " + what, "check free disk space");
-  };
-  auto write_all = [&](const unsigned char* p, int64_t len) {
-    while (len > 0) {
-      const auto n = static_cast<unsigned>(std::min(len, kReadChunkBytes));
-      if (gzwrite(f.get(), p, n) != static_cast<int>(n)) {
-        int code = 0;
-        const char* msg = gzerror(f.get(), &code);
-        fail(msg ? msg : "write error");
-      }
-      p += n;
-      len -= n;
-    }
-  };
-  write_all(header.data(), static_cast<int64_t>(header.size()));
-  write_all(payload_u8.data_ptr<uint8_t>(), payload_u8.numel());
-  if (gzclose(f.release()) != Z_OK) fail("closing the file failed");
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error("cannot rename " + in_quotes(tmp) + " to " + in_quotes(path) + ": " + ec.message());
-  }
+  if (bytes.size() > std::numeric_limits<uInt>::max())
+    throw Error("cannot write IDX file " + in_quotes(path) + ": over 4 GiB", "write it uncompressed");
+  z_stream z{};
+  // windowBits 15 + 16: a gzip wrapper, as gzopen's "wb6" wrote before.
+  if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw Error("cannot write IDX file " + in_quotes(path) + ": zlib could not start");
+  std::vector<unsigned char> packed(deflateBound(&z, static_cast<uLong>(bytes.size())));
+  z.next_in = bytes.data();
+  z.avail_in = static_cast<uInt>(bytes.size());
+  z.next_out = packed.data();
+  z.avail_out = static_cast<uInt>(packed.size());
+  const int status = deflate(&z, Z_FINISH);
+  packed.resize(z.total_out);
+  deflateEnd(&z);
+  if (status != Z_STREAM_END) throw Error("cannot write IDX file " + in_quotes(path) + ": compression failed");
+  write_file_atomically(path, packed.data(), packed.size(), "IDX file");
 }
 
 }  // namespace
