@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "temp_dir.h"
+#include "tiny_run.h"
 
 #include <cmath>
 
@@ -17,25 +18,7 @@ namespace {
 using was::testing::TempDir;
 
 void train_run_with_validation_split(const std::string& dir) {
-  auto split = was::data::load_dataset("synthetic", "", was::data::DatasetOptions{});
-  was::TrainOptions options;
-  options.epochs = 1;
-  options.batch_size = 64;
-  options.bn_batches = 1;
-  options.eval_every = 0;
-  options.val_fraction = 0.25;
-  options.progress = false;
-  options.out_dir = dir;
-  was::select_training_data(split, options);
-  was::RunRecord state;
-  state.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
-  state.policy = "crop=0.4:0.9";
-  state.seed = 1;
-  state.dataset = "synthetic";
-  state.normalization = split.normalization;
-  torch::manual_seed(state.seed);
-  was::Network net(state.model, was::Policy::parse(state.policy), state.seed);
-  was::Trainer(net, split, options, state).run();
+  was::testing::train_tiny_run(dir, {"crop=0.4:0.9", /*seed=*/1, /*bn_batches=*/1, /*val_fraction=*/0.25});
 }
 
 TEST(DomSearchLibraryTest, ScoresChoosesAndStoresProfiles) {

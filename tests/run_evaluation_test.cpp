@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "temp_dir.h"
+#include "tiny_run.h"
 
 #include "was/core/error.h"
 #include "was/data/datasets.h"
@@ -17,25 +18,8 @@ namespace {
 
 using was::testing::TempDir;
 
-/// One epoch of small_cnn on the synthetic data set, stored under `dir`.
 void train_tiny_run(const std::string& dir, const std::string& policy) {
-  const auto split = was::data::load_dataset("synthetic", "", was::data::DatasetOptions{});
-  was::RunRecord state;
-  state.model = {"small_cnn", split.train.num_classes, split.train.channels(), split.train.height()};
-  state.policy = policy;
-  state.seed = 3;
-  state.dataset = "synthetic";
-  state.normalization = split.normalization;
-  was::TrainOptions options;
-  options.epochs = 1;
-  options.batch_size = 64;
-  options.bn_batches = 2;
-  options.eval_every = 0;
-  options.progress = false;
-  options.out_dir = dir;
-  torch::manual_seed(state.seed);
-  was::Network net(state.model, was::Policy::parse(policy), state.seed);
-  was::Trainer(net, split, options, state).run();
+  was::testing::train_tiny_run(dir, {policy, /*seed=*/3, /*bn_batches=*/2});
 }
 
 TEST(RunEvaluationTest, StoredRunGivesTrainingsFiguresProfilesEnsemblesAndSweeps) {
