@@ -47,7 +47,7 @@ std::string mode_label(const Mode& mode);
 ///  dom_profile?: {seeds, top1_mean, top1_std, top1_min, top1_max, macs_mean, sparsity_mean},
 ///  ensemble?: {seeds, top1, loss, macs, macs_vs_aom},
 ///  stochastic_dom?: {running: {top1[], mean, sd, min, max}, paper: {...}},
-///  selection?: the run's epoch selections (was/eval/selection.h)}
+///  selection?: the run's epoch selections (was/record/selection.h)}
 /// A mode row has top1_paper when the released code's evaluation is asked for.
 nlohmann::json evaluate_run(Checkpoint& checkpoint, const EvalSpec& spec, const std::string& data_dir,
                             torch::Device device, const std::string& label);
