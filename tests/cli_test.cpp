@@ -197,4 +197,19 @@ TEST_F(CliTest, ImageFolderBadInput) {
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
+TEST_F(CliTest, OutOfRangeWholeNumbersAreRefusedBeforeAnythingRuns) {
+  // CLI11 alone clamps an overflow to 2^63 - 1 and wraps a negative unsigned to 2^64 - 1.
+  const std::string out = (dir / "out").string();
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"--epochs 99999999999999999999", "--epochs: is out of range for a whole number"},
+           {"--seed -1", "--seed: must not be negative"},
+           {"--val-seed -3", "--val-seed: must not be negative"},
+           {"--batch-size -99999999999999999999", "--batch-size: is out of range"}}) {
+    expect_clean_failure(run("train --dataset synthetic --model small_cnn --out " + out + " " + args), needle, 2);
+    EXPECT_FALSE(fs::exists(out)) << args;
+  }
+  // Other subcommands too.
+  expect_clean_failure(run("eval " + out + " --batch-size 99999999999999999999"), "--batch-size: is out of range", 2);
+}
+
 }  // namespace

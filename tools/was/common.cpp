@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 #include "was/core/error.h"
@@ -26,6 +28,39 @@ std::vector<std::string>& stored_command_line() {
   return args;
 }
 }  // namespace
+
+namespace {
+
+CLI::Validator whole_number_in_range(bool is_unsigned) {
+  return CLI::Validator(
+      [is_unsigned](std::string& text) -> std::string {
+        const char* begin = text.c_str();
+        while (*begin == ' ') ++begin;
+        if (is_unsigned && *begin == '-') return "must not be negative, got " + text;
+        char* end = nullptr;
+        errno = 0;
+        if (is_unsigned)
+          (void)std::strtoull(begin, &end, 0);
+        else
+          (void)std::strtoll(begin, &end, 0);
+        if (end == begin) return "";  // not a number at all: CLI11's own conversion names it
+        if (errno == ERANGE) return "is out of range for a whole number: " + text;
+        return "";
+      },
+      "");
+}
+
+void check_whole_numbers(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    const std::string type = option->get_type_name();
+    if (type == "INT" || type == "UINT") option->check(whole_number_in_range(type == "UINT"));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) check_whole_numbers(*sub);
+}
+
+}  // namespace
+
+void refuse_out_of_range_whole_numbers(CLI::App& app) { check_whole_numbers(app); }
 
 void set_command_line(int argc, char** argv) { stored_command_line().assign(argv, argv + argc); }
 const std::vector<std::string>& command_line() { return stored_command_line(); }

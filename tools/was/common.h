@@ -25,6 +25,12 @@ struct RuntimeOptions {
 void set_command_line(int argc, char** argv);
 const std::vector<std::string>& command_line();
 
+/// Gives every whole-number option of `app` and its subcommands a check that
+/// runs before CLI11 converts the text, whose strtoll clamps an overflow
+/// (--epochs 99999999999999999999 would train for 2^63 epochs) and whose
+/// strtoull wraps a negative (--seed -1 would be 2^64 - 1).
+void refuse_out_of_range_whole_numbers(CLI::App& app);
+
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_info_command(CLI::App& app);

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   was::cli::add_check_command(app);
   was::cli::add_dom_search_command(app);
   was::cli::add_models_command(app);
+  was::cli::refuse_out_of_range_whole_numbers(app);
 
   try {
     app.parse(argc, argv);
