@@ -30,6 +30,12 @@ TEST_F(CliTest, TrainEvalInfoEndToEnd) {
   // Resume with a conflicting model is refused.
   expect_clean_failure(run("train --resume " + (dir / "run").string() + " --model resnet18 --epochs 2"),
                        "--model cannot be combined with --resume");
+  // So are the settings the checkpoint fixes: a batch size would reinterpret the stored position in the epoch.
+  for (const char* flag : {"--batch-size 7", "--lr 0.5", "--weight-decay 0", "--eval-every 3"}) {
+    const std::string name = std::string(flag).substr(0, std::string(flag).find(' '));
+    expect_clean_failure(run("train --resume " + (dir / "run").string() + " --epochs 2 " + flag),
+                         name + " cannot be combined with --resume");
+  }
 }
 
 TEST_F(CliTest, MissingDatasetDirectory) {

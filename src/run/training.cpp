@@ -65,7 +65,15 @@ RunRecord train_run(TrainRequest& a) {
                              "--protocol",
                              "--stochastic-dom",
                              "--curve-test-images",
-                             "--mode-bn-curves"})
+                             "--mode-bn-curves",
+                             "--batch-size",  // would reinterpret the stored position within the epoch
+                             "--lr",
+                             "--momentum",
+                             "--weight-decay",
+                             "--cosine",
+                             "--bn-batches",
+                             "--checkpoint-every",
+                             "--eval-every"})
       if (std::find(explicit_flags.begin(), explicit_flags.end(), flag) != explicit_flags.end())
         throw Error(std::string(flag) + " cannot be combined with --resume: the checkpoint fixes it",
                     "drop " + std::string(flag) + ", or start a new run with another --out");
