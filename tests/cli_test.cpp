@@ -218,4 +218,20 @@ TEST_F(CliTest, OutOfRangeWholeNumbersAreRefusedBeforeAnythingRuns) {
   expect_clean_failure(run("eval " + out + " --batch-size 99999999999999999999"), "--batch-size: is out of range", 2);
 }
 
+TEST_F(CliTest, ResumeRefusesDataOfAnotherImageSize) {
+  const auto d = write_fashion_dir("fm");
+  const std::string out = (dir / "out").string();
+  const auto first = run("train --dataset fashion-mnist --data-dir " + d.string() +
+                         " --epochs 2 --batch-size 10 --max-steps 1 --no-progress --out " + out);
+  ASSERT_EQ(first.code, 0) << first.err;
+  const auto before = slurp(dir / "out" / "last.pt");
+  // The same files again, 20 x 20 instead of 28 x 28.
+  auto images = torch::randint(0, 256, {20, 1, 20, 20}).to(torch::kUInt8);
+  was::data::write_idx_images((d / "train-images-idx3-ubyte.gz").string(), images, true);
+  was::data::write_idx_images((d / "t10k-images-idx3-ubyte.gz").string(), images.slice(0, 0, 10), true);
+  expect_clean_failure(run("train --resume " + out + " --data-dir " + d.string() + " --no-progress"),
+                       "(1x28x28 images, 10 classes) does not fit dataset 'fashion-mnist' (1x20x20, 10 classes)");
+  EXPECT_EQ(slurp(dir / "out" / "last.pt"), before);  // the checkpoint is untouched
+}
+
 }  // namespace

@@ -145,8 +145,15 @@ RunRecord train_run(TrainRequest& a) {
   if (a.options.test_subset > 0) split.test = split.test.head(a.options.test_subset);
   if (checkpoint) {
     network = std::move(checkpoint->network);
-    if (split.train.channels() != state.model.in_channels || split.train.num_classes != state.model.num_classes)
-      throw Error("the checkpoint's model does not fit dataset '" + a.dataset + "'");
+    const auto& m = state.model;
+    if (split.train.channels() != m.in_channels || split.train.num_classes != m.num_classes ||
+        split.train.height() != m.image_size || split.train.width() != m.image_size)
+      throw Error("the checkpoint's model (" + std::to_string(m.in_channels) + "x" + std::to_string(m.image_size) +
+                      "x" + std::to_string(m.image_size) + " images, " + std::to_string(m.num_classes) +
+                      " classes) does not fit dataset '" + a.dataset + "' (" + std::to_string(split.train.channels()) +
+                      "x" + std::to_string(split.train.height()) + "x" + std::to_string(split.train.width()) + ", " +
+                      std::to_string(split.train.num_classes) + " classes)",
+                  "resume with the data the run was trained on");
   } else {
     state.model = models::ModelConfig{a.model, split.train.num_classes, split.train.channels(), split.train.height()};
     // Held-out images stay out of everything the run learns from, statistics included.
