@@ -234,4 +234,24 @@ TEST_F(CliTest, ResumeRefusesDataOfAnotherImageSize) {
   EXPECT_EQ(slurp(dir / "out" / "last.pt"), before);  // the checkpoint is untouched
 }
 
+TEST_F(CliTest, NoCommandReplacesAnotherRunsCheckpoint) {
+  ASSERT_EQ(run(synthetic_train("a", "--was C --max-steps 1")).code, 0);
+  ASSERT_EQ(run(synthetic_train("b", "--max-steps 1")).code, 0);
+  const auto a_before = slurp(dir / "a" / "last.pt"), b_before = slurp(dir / "b" / "last.pt");
+  // An export onto a run's own checkpoint, or onto another run's.
+  for (const auto& target : {dir / "a" / "last.pt", dir / "b" / "last.pt"})
+    for (const char* format : {"was", "pytorch"})
+      expect_clean_failure(
+          run("export " + (dir / "a").string() + " --format " + std::string(format) + " --out " + target.string()),
+          "is a training checkpoint: writing the export over it would lose the run");
+  // Resuming one run into another's directory.
+  expect_clean_failure(run("train --resume " + (dir / "a").string() + " --out " + (dir / "b").string()),
+                       "already holds another run");
+  EXPECT_EQ(slurp(dir / "a" / "last.pt"), a_before);
+  EXPECT_EQ(slurp(dir / "b" / "last.pt"), b_before);
+  // Naming the run's own directory is no conflict.
+  EXPECT_EQ(run("train --resume " + (dir / "a").string() + " --out " + (dir / "a").string() + " --no-progress").code,
+            0);
+}
+
 }  // namespace

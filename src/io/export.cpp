@@ -23,6 +23,21 @@ void write_bytes_atomic(const std::string& path, const std::vector<char>& bytes)
   write_file_atomically(path, bytes.data(), bytes.size(), "state dict");
 }
 
+// An export never replaces a run: its checkpoint holds the optimiser state,
+// the history and every mode's statistics, which no export keeps.
+void refuse_to_replace_a_checkpoint(const std::string& path) {
+  if (!fs::is_regular_file(path)) return;
+  bool is_checkpoint = false;
+  try {
+    read_run_state(path);
+    is_checkpoint = true;
+  } catch (const Error&) {
+  }
+  if (is_checkpoint)
+    throw Error("'" + path + "' is a training checkpoint: writing the export over it would lose the run",
+                "choose another --out, e.g. " + (fs::path(path).parent_path() / "model.was").string());
+}
+
 std::string hint(const std::string& path) {
   return "write it again with `was export CHECKPOINT --mode aom|dom --out " + path + "`";
 }
@@ -30,6 +45,7 @@ std::string hint(const std::string& path) {
 }  // namespace
 
 void export_inference(const std::string& path, Network& network, const RunRecord& state, const ExportOptions& options) {
+  refuse_to_replace_a_checkpoint(path);
   torch::NoGradGuard no_grad;
   if (options.mode.is_dom() && !network.shadow().enabled())
     throw Error("this network was trained without WAS (policy none): it has no DOM", "export it with --mode aom");
@@ -238,6 +254,7 @@ void InferenceModel::use_channels_last() {
 }
 
 void write_pytorch_state_dict(const std::string& path, Network& network, const Mode& bn_mode) {
+  refuse_to_replace_a_checkpoint(path);
   torch::NoGradGuard no_grad;
   network.set_mode(bn_mode);
   c10::Dict<std::string, torch::Tensor> dict;

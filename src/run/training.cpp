@@ -81,6 +81,10 @@ RunRecord train_run(TrainRequest& a) {
     checkpoint = load_checkpoint(path, device);
     state = checkpoint->state;
     if (a.out.empty()) a.out = fs::path(path).parent_path().string();
+    const fs::path out_checkpoint = fs::path(a.out) / "last.pt";
+    if (fs::exists(out_checkpoint) && !fs::equivalent(out_checkpoint, path))
+      throw Error("--out '" + a.out + "' already holds another run (last.pt)",
+                  "drop --out to continue the run in its own directory, or choose an empty --out");
     const int64_t epochs = a.options.epochs;
     const bool epochs_given =
         std::find(explicit_flags.begin(), explicit_flags.end(), "--epochs") != explicit_flags.end();
