@@ -255,3 +255,34 @@ TEST_F(CliTest, NoCommandReplacesAnotherRunsCheckpoint) {
 }
 
 }  // namespace
+
+// A checkpoint or export with one flipped byte in its tensor data is refused
+// by every command that reads it, and the original stays untouched.
+TEST_F(CliTest, ByteFlippedCheckpointsAndExportsAreRefused) {
+  ASSERT_EQ(run(synthetic_train("run", "--was C")).code, 0);
+  ASSERT_EQ(run("export " + (dir / "run").string() + " --out " + (dir / "model.was").string()).code, 0);
+  const auto flip_middle = [&](const fs::path& from, const fs::path& to) {
+    std::string bytes = slurp(from);
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x04);
+    std::ofstream(to, std::ios::binary) << bytes;
+  };
+  const auto damaged = dir / "damaged" / "last.pt";
+  fs::create_directories(damaged.parent_path());
+  flip_middle(dir / "run" / "last.pt", damaged);
+  for (const std::string& command :
+       {"eval " + damaged.string(), "info " + damaged.string(), "check " + damaged.string(),
+        "export " + damaged.string() + " --out " + (dir / "x.was").string(),
+        "train --resume " + damaged.string() + " --no-progress"}) {
+    SCOPED_TRACE(command);
+    expect_clean_failure(run(command), "checkpoint '" + damaged.string() + "' is damaged: entry '");
+  }
+  EXPECT_FALSE(fs::exists(dir / "x.was"));
+
+  const auto damaged_export = dir / "damaged.was";
+  flip_middle(dir / "model.was", damaged_export);
+  const auto image = dir / "image.png";
+  was::data::write_png(image.string(), torch::zeros({1, 16, 16}, torch::kUInt8));
+  expect_clean_failure(run("predict " + damaged_export.string() + " " + image.string()),
+                       "inference file '" + damaged_export.string() + "' is damaged: entry '");
+  EXPECT_EQ(run("predict " + (dir / "model.was").string() + " " + image.string()).code, 0);
+}

@@ -5,6 +5,7 @@
 
 #include "was/core/atomic_file.h"
 #include "was/core/error.h"
+#include "was/core/verified_archive.h"
 
 namespace was {
 namespace fs = std::filesystem;
@@ -17,18 +18,11 @@ std::string hint_for(const std::string& path) {
 }
 
 torch::serialize::InputArchive open_archive(const std::string& path, torch::Device device) {
-  if (!fs::exists(path)) throw Error("checkpoint '" + path + "' does not exist", hint_for(path));
-  if (fs::is_directory(path)) {
+  if (std::filesystem::is_directory(path)) {
     throw Error("checkpoint '" + path + "' is a directory",
                 "pass the file, e.g. " + (fs::path(path) / "last.pt").string());
   }
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path, device);
-  } catch (const std::exception&) {
-    throw Error("checkpoint '" + path + "' is not a readable checkpoint (truncated or corrupt file?)", hint_for(path));
-  }
-  return archive;
+  return read_verified_archive(path, "checkpoint", hint_for(path), device);
 }
 
 RunRecord read_state(torch::serialize::InputArchive& archive, const std::string& path) {

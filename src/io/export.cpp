@@ -6,6 +6,7 @@
 
 #include "was/core/atomic_file.h"
 #include "was/core/error.h"
+#include "was/core/verified_archive.h"
 #include "was/nn/batchnorm_fold.h"
 #include "was/nn/compact.h"
 #include "was/nn/layers.h"
@@ -126,13 +127,7 @@ std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::
 
 InferenceModel load_inference(const std::string& path, torch::Device device, bool compact,
                               const std::optional<Mode>& expect_mode) {
-  if (!fs::exists(path)) throw Error("inference file '" + path + "' does not exist", hint(path));
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path, torch::kCPU);
-  } catch (const std::exception&) {
-    throw Error("inference file '" + path + "' is not readable (truncated or corrupt?)", hint(path));
-  }
+  torch::serialize::InputArchive archive = read_verified_archive(path, "inference file", hint(path));
   c10::IValue meta_value;
   if (!archive.try_read(kExportMetaKey, meta_value) || !meta_value.isString())
     throw Error("'" + path + "' is not a was inference export", hint(path));
