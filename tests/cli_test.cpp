@@ -286,3 +286,32 @@ TEST_F(CliTest, ByteFlippedCheckpointsAndExportsAreRefused) {
                        "inference file '" + damaged_export.string() + "' is damaged: entry '");
   EXPECT_EQ(run("predict " + (dir / "model.was").string() + " " + image.string()).code, 0);
 }
+
+// A kill between the end-of-epoch checkpoint and metrics.jsonl (or
+// results.json) leaves them short; resuming rewrites them from the checkpoint,
+// so no epoch reported as finished is lost.
+TEST_F(CliTest, KillBetweenCheckpointAndMetricsLosesNoLine) {
+  const auto run_dir = dir / "run";
+  // 512 images in batches of 64: 8 steps an epoch, so 12 steps stop inside epoch 2.
+  ASSERT_EQ(run(synthetic_train("run", "--epochs 2 --max-steps 12")).code, 0);
+  const auto count_lines = [&](const fs::path& p) {
+    const std::string text = slurp(p);
+    return std::count(text.begin(), text.end(), '\n');
+  };
+  ASSERT_EQ(count_lines(run_dir / "metrics.jsonl"), 1);
+  std::ofstream(run_dir / "metrics.jsonl", std::ios::trunc).close();  // as if killed before the line landed
+  ASSERT_EQ(run("train --resume " + run_dir.string() + " --no-progress").code, 0);
+  EXPECT_EQ(count_lines(run_dir / "metrics.jsonl"), 2);
+  const std::string complete_metrics = slurp(run_dir / "metrics.jsonl");
+  const std::string complete_results = slurp(run_dir / "results.json");
+
+  // Killed after the final checkpoint: the finished run's files come back whole.
+  fs::remove(run_dir / "results.json");
+  std::ofstream(run_dir / "metrics.jsonl", std::ios::trunc)
+      << complete_metrics.substr(0, complete_metrics.find('\n') + 1);
+  const auto r = run("train --resume " + run_dir.string() + " --no-progress");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("already finished"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(run_dir / "metrics.jsonl"), complete_metrics);
+  EXPECT_EQ(slurp(run_dir / "results.json"), complete_results);
+}

@@ -101,6 +101,12 @@ RunRecord train_run(TrainRequest& a) {
     a.dataset = state.dataset;
     if (state.finished) {
       a.was_finished = true;
+      if (lead && fs::exists(out_checkpoint)) {
+        // A kill after the last checkpoint may have cut its views short.
+        std::optional<DirectoryLock> lock;
+        if (!a.directory_locked) lock = DirectoryLock::acquire(a.out);
+        write_run_files(a.out, state);
+      }
       say("run in " + a.out + " is already finished (" + std::to_string(state.epoch) +
           " epochs); pass a larger --epochs to continue it");
       return state;

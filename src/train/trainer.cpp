@@ -34,11 +34,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void append_line(const fs::path& path, const std::string& line) {
-  std::ofstream out(path, std::ios::app);
-  out << line << '\n';
-}
-
 }  // namespace
 
 Trainer::Trainer(Network& network, const data::Split& split, TrainOptions options, RunRecord state,
@@ -175,6 +170,16 @@ std::pair<double, torch::Tensor> Trainer::train_step(const data::Batch& batch, d
 void Trainer::save() {
   if (options_.out_dir.empty() || !writes()) return;
   save_checkpoint((fs::path(options_.out_dir) / "last.pt").string(), network_, state_, optimizer_.get());
+  write_run_files(options_.out_dir, state_);
+}
+
+void write_run_files(const std::string& dir, const RunRecord& record) {
+  std::string lines;
+  for (const auto& epoch : record.history) lines += epoch.to_json().dump() + "\n";
+  write_file_atomically((fs::path(dir) / "metrics.jsonl").string(), lines, "metrics file");
+  if (record.finished)
+    write_file_atomically((fs::path(dir) / "results.json").string(), record.results.to_json().dump(2) + "\n",
+                          "results file");
 }
 
 RunRecord Trainer::run(const EpochCallback& on_epoch) {
@@ -182,7 +187,10 @@ RunRecord Trainer::run(const EpochCallback& on_epoch) {
   data::BatchLoader train(split_.train, split_.normalization, options_.batch_size, /*shuffle=*/true, state_.seed,
                           /*drop_last=*/false, device_,
                           *options_.augment ? data::Augmentation::standard() : data::Augmentation{});
-  if (!options_.out_dir.empty() && writes()) fs::create_directories(options_.out_dir);
+  if (!options_.out_dir.empty() && writes()) {
+    fs::create_directories(options_.out_dir);
+    write_run_files(options_.out_dir, state_);  // a resumed run's lines, as its checkpoint holds them
+  }
   const int64_t batches = train.batches_per_epoch();
 
   for (int64_t epoch = state_.epoch; epoch < options_.epochs; ++epoch) {
@@ -281,8 +289,6 @@ RunRecord Trainer::run(const EpochCallback& on_epoch) {
       if (last) finish();
     }
     save();
-    if (!options_.out_dir.empty() && writes())
-      append_line(fs::path(options_.out_dir) / "metrics.jsonl", metrics.to_json().dump());
     if (on_epoch && writes()) on_epoch(metrics);
   }
   if (!state_.finished) {  // resumed after the last epoch, before finishing
@@ -439,8 +445,6 @@ void Trainer::finish() {
   state_.results = results;
   state_.finished = true;
   network_.set_mode(Mode::aom());
-  if (!options_.out_dir.empty() && writes())
-    write_file_atomically(fs::path(options_.out_dir) / "results.json", results.to_json().dump(2) + "\n");
 }
 
 }  // namespace was

@@ -81,6 +81,7 @@ class Trainer {
  private:
   BatchCallback on_batch_;
   double learning_rate_at(int64_t step) const;
+  /// The checkpoint, then the files write_run_files derives from it.
   void save();
   /// One optimiser step on `batch` with options_.draws shadow-weight draws;
   /// returns the loss and the logits the step's statistics are counted on.
@@ -111,5 +112,11 @@ class Trainer {
   std::unique_ptr<distributed::GradientReducer> reducer_;
   double allreduce_seconds_ = 0.0;  ///< in the current epoch: waiting for gradient all-reduces after backward
 };
+
+/// metrics.jsonl (one line per epoch of `record`'s history) and, once it is
+/// finished, results.json, written atomically into `dir`. They are views of
+/// the checkpoint, rewritten after each save and on resume, so a kill
+/// between the checkpoint and them loses nothing.
+void write_run_files(const std::string& dir, const RunRecord& record);
 
 }  // namespace was
