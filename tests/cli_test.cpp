@@ -315,3 +315,49 @@ TEST_F(CliTest, KillBetweenCheckpointAndMetricsLosesNoLine) {
   EXPECT_EQ(slurp(run_dir / "metrics.jsonl"), complete_metrics);
   EXPECT_EQ(slurp(run_dir / "results.json"), complete_results);
 }
+
+// A disk that fills during training: one clear line, the previous checkpoint
+// intact, no temporary file left, and the run resumes once there is space.
+// Needs a small tmpfs (root, as CI is); skipped where it cannot be mounted.
+TEST_F(CliTest, FullDiskFailsCleanlyAndResumes) {
+  const auto disk = dir / "disk";
+  fs::create_directories(disk);
+  // One small_cnn checkpoint (about 0.8 MB) fits; a second beside it does not.
+  const std::string mount = "mount -t tmpfs -o size=1100k tmpfs " + disk.string() + " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << mount;
+  struct Unmount {
+    std::string path;
+    ~Unmount() { std::system(("umount " + path + " 2>/dev/null").c_str()); }
+  } unmount{disk.string()};
+
+  const auto run_dir = disk / "run";
+  const auto r =
+      run("train --dataset synthetic --epochs 2 --batch-size 64 --bn-batches 1 --no-progress "
+          "--checkpoint-every 4 --out " +
+          run_dir.string());
+  // Training had started: the error is the last line, after the "training ..." one.
+  EXPECT_EQ(r.code, 1) << r.err;
+  const auto error_at = r.err.find("error: ");
+  ASSERT_NE(error_at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\n', error_at), r.err.size() - 1) << r.err;
+  EXPECT_NE(r.err.find("cannot write checkpoint '" + (run_dir / "last.pt").string() + "': No space left on device"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(run_dir / "last.pt.tmp"));
+  const auto info = run("info " + (run_dir / "last.pt").string() + " --json");
+  ASSERT_EQ(info.code, 0) << info.err;  // the checkpoint before the full disk
+  EXPECT_NE(info.out.find("\"step\": 4"), std::string::npos) << info.out;
+
+  // The export of that checkpoint does not fit either: nothing half-written.
+  expect_clean_failure(run("export " + run_dir.string() + " --out " + (disk / "model.was").string()),
+                       "No space left on device");
+  EXPECT_FALSE(fs::exists(disk / "model.was"));
+  EXPECT_FALSE(fs::exists(disk / "model.was.tmp"));
+
+  ASSERT_EQ(std::system(("mount -o remount,size=8m " + disk.string()).c_str()), 0);
+  const auto resumed = run("train --resume " + run_dir.string() + " --no-progress");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_TRUE(fs::exists(run_dir / "results.json"));
+  const std::string metrics = slurp(run_dir / "metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 2);
+}

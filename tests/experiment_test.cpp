@@ -173,6 +173,46 @@ TEST_F(ExperimentTest, BadExperimentFilesFailBeforeTraining) {
   c = tiny_grid(1);
   c["train"]["epochs"] = 0;
   expect_refused(c, "epochs must be at least 1");
+
+  // Hostile values: each message names the file and the key, never nlohmann's text.
+  const std::string file = "experiment '" + (dir / "bad.json").string() + "': ";
+  c = tiny_grid(1);
+  c["train"]["epochs"] = 1e30;
+  expect_refused(c, file + "\"train\": training setting \"epochs\" is 1e+30, not a whole number");
+  c = tiny_grid(1);
+  c["seeds"] = {-1};
+  expect_refused(c, file + "\"seeds\"[0] is -1, not a non-negative whole number");
+  c = tiny_grid(1);
+  c["policies"] = {{{"label", "a"}, {"policy", 5}}};
+  expect_refused(c, file + "\"policies\"[0]: policy is 5, not a string");
+  c = tiny_grid(1);
+  c["eval"]["ensemble"] = "two";
+  expect_refused(c, file + "evaluation setting \"ensemble\" is \"two\", not a whole number");
+  c = tiny_grid(1);
+  c["models"] = "small_cnn";
+  expect_refused(c, "\"models\" must be a list");
+  // Names that would leave the grid directory.
+  for (const char* label : {"../../escape", "a/b", ".hidden", "a b"}) {
+    c = tiny_grid(1);
+    c["policies"] = {{{"label", label}, {"policy", "C"}}};
+    expect_refused(c, "cannot name a directory");
+  }
+  c = tiny_grid(1);
+  c["name"] = "../outside";
+  expect_refused(c, "cannot name a directory");
+  EXPECT_FALSE(fs::exists(dir / "escape"));
+  // Limits: a grid of a million cells, nesting a thousand deep.
+  c = tiny_grid(1);
+  c["seeds"] = Json::array();
+  for (int s = 0; s < 1000; ++s) c["seeds"].push_back(s);
+  c["models"] = Json::array();
+  for (int m = 0; m < 1000; ++m) c["models"].push_back("small_cnn");
+  expect_refused(c, "cells, over the limit of 10000");
+  const auto deep = dir / "deep.json";
+  std::ofstream(deep) << "{\"description\": " << std::string(1000, '[') << std::string(1000, ']') << "}";
+  expect_clean_failure(run("experiment " + deep.string()), "nests lists and objects 1001 deep (line 1)");
+  fs::create_directories(dir / "a-directory.json");
+  expect_clean_failure(run("experiment " + (dir / "a-directory.json").string()), "is a directory, not a JSON file");
 }
 
 TEST_F(ExperimentTest, OutputThatIsAFileAndUnknownBudgetsAreRefused) {

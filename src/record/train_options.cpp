@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "was/core/error.h"
+#include "was/core/json_file.h"
 
 namespace was {
 namespace {
@@ -15,14 +16,6 @@ std::string flag_of(std::string key) {
   return "--" + key;
 }
 
-template <typename T>
-const char* expected_type() {
-  if constexpr (std::is_same_v<T, bool>) return "true or false";
-  if constexpr (std::is_same_v<T, std::string>) return "a string";
-  if constexpr (std::is_integral_v<T>) return std::is_unsigned_v<T> ? "a non-negative whole number" : "a whole number";
-  return "a number";
-}
-
 // Reads j[key] into `value` when present. A value of the wrong JSON type, or
 // a whole number out of T's range (1e20 epochs, -1 as a seed), names its key
 // rather than wrapping silently or surfacing nlohmann's type_error.
@@ -30,37 +23,9 @@ template <typename T>
 void read_setting(const nlohmann::json& j, const char* key, T& value) {
   const auto it = j.find(key);
   if (it == j.end()) return;
-  const auto refuse = [&] {
-    throw Error("training setting \"" + std::string(key) + "\" is " + it->dump() + ", not " + expected_type<T>(),
-                "give " + flag_of(key) + " (\"" + key + "\") " + expected_type<T>());
-  };
-  if constexpr (std::is_same_v<T, bool>) {
-    if (!it->is_boolean()) refuse();
-    value = it->template get<bool>();
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    if (!it->is_string()) refuse();
-    value = it->template get<std::string>();
-  } else if constexpr (std::is_integral_v<T>) {
-    using limits = std::numeric_limits<T>;
-    if (it->is_number_unsigned()) {
-      const auto u = it->template get<uint64_t>();
-      if (u > static_cast<uint64_t>(limits::max())) refuse();
-      value = static_cast<T>(u);
-    } else if (it->is_number_integer()) {
-      const auto i = it->template get<int64_t>();
-      if (std::is_unsigned_v<T> && i < 0) refuse();
-      value = static_cast<T>(i);
-    } else if (it->is_number_float()) {  // 1e3 is a whole number; 1.5 and 1e30 are not ones we take
-      const double d = it->template get<double>();
-      if (std::trunc(d) != d || d < double(limits::min()) || d >= double(limits::max())) refuse();
-      value = static_cast<T>(d);
-    } else {
-      refuse();
-    }
-  } else {
-    if (!it->is_number()) refuse();
-    value = it->template get<T>();
-  }
+  if (!json_to(*it, value))
+    throw Error("training setting \"" + std::string(key) + "\" is " + it->dump() + ", not " + json_type_wanted<T>(),
+                "give " + flag_of(key) + " (\"" + key + "\") " + json_type_wanted<T>());
 }
 
 }  // namespace

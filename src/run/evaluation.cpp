@@ -5,6 +5,7 @@
 #include <set>
 
 #include "was/core/error.h"
+#include "was/core/json_file.h"
 #include "was/data/loader.h"
 #include "was/eval/evaluate.h"
 #include "was/run/run_data.h"
@@ -91,36 +92,34 @@ EvalSpec EvalSpec::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw Error("the evaluation settings must be a JSON object");
   EvalSpec s;
   for (const auto& [key, value] : j.items()) {
-    try {
-      if (key == "mode")
-        s.mode = value.get<std::string>();
-      else if (key == "dom_seeds")
-        s.dom_seeds = value.get<std::vector<int64_t>>();
-      else if (key == "dom_profiles")
-        s.dom_profiles = value.get<std::vector<std::string>>();
-      else if (key == "ensemble")
-        s.ensemble = value.get<int64_t>();
-      else if (key == "robustness")
-        for (const auto& a : value) s.augmentations.push_back(data::TestAugmentation::parse(a.get<std::string>()));
-      else if (key == "augment_seed")
-        s.augment_seed = value.get<uint64_t>();
-      else if (key == "batch_size")
-        s.batch_size = value.get<int64_t>();
-      else if (key == "bn_batches")
-        s.bn_batches = value.get<int64_t>();
-      else if (key == "test_subset")
-        s.test_subset = value.get<int64_t>();
-      else if (key == "stochastic_dom")
-        s.stochastic_dom = value.get<int64_t>();
-      else if (key == "paper_eval")
-        s.paper_eval = value.get<bool>();
-      else
-        throw Error("unknown evaluation setting '" + key + "'",
-                    "use mode, dom_seeds, ensemble, robustness, augment_seed, batch_size, bn_batches, test_subset, "
-                    "stochastic_dom, paper_eval");
-    } catch (const nlohmann::json::exception& e) {
-      throw Error("evaluation setting '" + key + "' has the wrong type (" + std::string(e.what()) + ")");
-    }
+    const std::string where = "evaluation setting \"" + key + "\"";
+    if (key == "mode")
+      s.mode = json_as<std::string>(value, where);
+    else if (key == "dom_seeds")
+      s.dom_seeds = json_list_as<int64_t>(value, where);
+    else if (key == "dom_profiles")
+      s.dom_profiles = json_list_as<std::string>(value, where);
+    else if (key == "ensemble")
+      s.ensemble = json_as<int64_t>(value, where);
+    else if (key == "robustness")
+      for (const auto& a : json_list_as<std::string>(value, where))
+        s.augmentations.push_back(data::TestAugmentation::parse(a));
+    else if (key == "augment_seed")
+      s.augment_seed = json_as<uint64_t>(value, where);
+    else if (key == "batch_size")
+      s.batch_size = json_as<int64_t>(value, where);
+    else if (key == "bn_batches")
+      s.bn_batches = json_as<int64_t>(value, where);
+    else if (key == "test_subset")
+      s.test_subset = json_as<int64_t>(value, where);
+    else if (key == "stochastic_dom")
+      s.stochastic_dom = json_as<int64_t>(value, where);
+    else if (key == "paper_eval")
+      s.paper_eval = json_as<bool>(value, where);
+    else
+      throw Error("unknown evaluation setting '" + key + "'",
+                  "use mode, dom_seeds, ensemble, robustness, augment_seed, batch_size, bn_batches, test_subset, "
+                  "stochastic_dom, paper_eval");
   }
   s.validate();
   return s;

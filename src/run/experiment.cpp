@@ -11,6 +11,7 @@
 #include "was/core/atomic_file.h"
 #include "was/core/directory_lock.h"
 #include "was/core/error.h"
+#include "was/core/json_file.h"
 #include "was/data/datasets.h"
 #include "was/models/classifier.h"
 #include "was/run/training.h"
@@ -95,16 +96,6 @@ std::string duration(double seconds) {
   return buf;
 }
 
-Json read_json_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read " + what + " '" + path + "'", "check the path");
-  try {
-    return Json::parse(in);
-  } catch (const Json::parse_error& e) {
-    throw Error(what + " '" + path + "' is not valid JSON: " + e.what());
-  }
-}
-
 /// Refuses a cell directory whose checkpoint was trained with other settings.
 void check_cell_matches(const RunRecord& state, const Cell& cell, const Experiment& e, const std::string& dir) {
   const std::string policy = e.granularity.empty() || cell.policy.policy == "none"
@@ -159,116 +150,165 @@ std::vector<Cell> cells_of(const Experiment& e) {
   return cells;
 }
 
-Experiment Experiment::load(const std::string& path, const std::string& budget) {
-  Json j = read_json_file(path, "experiment file");
+namespace {
+
+// A grid this large is a typo (a seed range pasted twice), not a study.
+constexpr size_t kMaxCells = 10000;
+
+// Names become directories (runs/NAME, cells/...-LABEL-sN): letters, digits,
+// '.', '_' and '-' only, so no name can leave the grid directory.
+void check_path_safe(const std::string& text, const std::string& where) {
+  const bool safe = !text.empty() && text.size() <= 100 && text.find("..") == std::string::npos && text[0] != '.' &&
+                    std::all_of(text.begin(), text.end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+                    });
+  if (!safe)
+    throw Error(where + " '" + text + "' cannot name a directory",
+                "use up to 100 letters, digits, '.', '_' and '-' (no '..', not starting with '.')");
+}
+
+// The file's "train" and "eval" with `budget` applied: a factor scales the
+// epochs, a name merges that entry of "budgets" over them.
+std::pair<Json, Json> budgeted_settings(const Json& j, const std::string& path, const std::string& budget) {
+  Json train = j.value("train", Json::object()), eval = j.value("eval", Json::object());
+  check_keys(train, kTrainKeys, "\"train\"");
+  if (!eval.is_object()) throw Error("\"eval\" must be a JSON object");
+  if (budget.empty()) return {train, eval};
+  char* end = nullptr;
+  const double factor = std::strtod(budget.c_str(), &end);
+  if (end && *end == '\0' && end != budget.c_str()) {
+    if (!(factor > 0.0 && factor <= 1.0)) throw Error("--budget " + budget + ": a factor must lie in (0, 1]");
+    const int64_t epochs =
+        train.contains("epochs") ? json_as<int64_t>(train["epochs"], "\"train\": epochs") : TrainOptions{}.epochs;
+    train["epochs"] = std::max<int64_t>(1, std::llround(double(epochs) * factor));
+    return {train, eval};
+  }
+  const Json budgets = j.value("budgets", Json::object());
+  if (!budgets.is_object() || !budgets.contains(budget)) {
+    std::string names;
+    if (budgets.is_object())
+      for (const auto& [k, v] : budgets.items()) names += (names.empty() ? "" : ", ") + k;
+    throw Error("experiment '" + path + "' has no budget '" + budget + "'",
+                names.empty() ? "give a factor such as --budget 0.1" : "its budgets: " + names + ", or a factor");
+  }
+  const Json& b = budgets[budget];
+  check_keys(b, {"train", "eval"}, "budget '" + budget + "'");
+  for (const auto& [part, base] : {std::pair<const char*, Json*>{"train", &train}, {"eval", &eval}}) {
+    if (!b.contains(part)) continue;
+    if (!b[part].is_object()) throw Error("\"" + std::string(part) + "\" of budget '" + budget + "' must be an object");
+    merge_into(*base, b[part]);
+  }
+  check_keys(train, kTrainKeys, "\"train\" of budget '" + budget + "'");
+  return {train, eval};
+}
+
+// A list of names, each one of `known` (models, datasets).
+std::vector<std::string> known_names(const Json& j, const char* key, const std::vector<std::string>& known,
+                                     const std::string& path) {
+  std::vector<std::string> names;
+  if (!j.contains(key)) return names;
+  const Json& list = j[key];
+  if (!list.is_array()) throw Error("\"" + std::string(key) + "\" must be a list");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Json& item = list[i];
+    const std::string where = "\"" + std::string(key) + "\"[" + std::to_string(i) + "]";
+    const std::string name =
+        json_as<std::string>(item.is_object() && item.contains("name") ? item["name"] : item, where);
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string all;
+      for (const auto& n : known) all += (all.empty() ? "" : ", ") + n;
+      throw Error("unknown " + std::string(key == std::string("models") ? "model" : "dataset") + " '" + name +
+                      "' in experiment '" + path + "'",
+                  "the " + std::string(key) + " are: " + all);
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
+void read_data_dirs(const Json& j, Experiment& e) {
+  const Json dirs = j.value("data_dirs", Json::object());
+  if (!dirs.is_object()) throw Error("\"data_dirs\" must be an object of dataset: directory");
+  for (const auto& [name, dir] : dirs.items()) e.data_dirs[name] = json_as<std::string>(dir, "\"data_dirs\": " + name);
+  for (const auto& d : j.value("datasets", Json::array())) {
+    if (!d.is_object()) continue;
+    const std::string name = json_as<std::string>(d.value("name", Json()), "a dataset's \"name\"");
+    check_keys(d, {"name", "data_dir"}, "dataset '" + name + "'");
+    if (d.contains("data_dir"))
+      e.data_dirs[name] = json_as<std::string>(d["data_dir"], "dataset '" + name + "': data_dir");
+  }
+}
+
+PolicyEntry read_policy(const Json& p, const std::string& where, const std::string& granularity) {
+  PolicyEntry entry;
+  if (p.is_object()) {
+    check_keys(p, {"label", "policy", "seeds"}, where);
+    if (!p.contains("policy")) throw Error(where + " has no \"policy\"", "e.g. {\"label\": \"C\", \"policy\": \"C\"}");
+    entry.policy = json_as<std::string>(p["policy"], where + ": policy");
+    if (p.contains("label")) entry.label = json_as<std::string>(p["label"], where + ": label");
+    if (p.contains("seeds")) {
+      entry.seeds = json_list_as<uint64_t>(p["seeds"], where + ": seeds");
+      if (entry.seeds.empty())
+        throw Error(where + " (policy '" + entry.policy + "'): \"seeds\" must not be empty",
+                    "drop it to use the grid's seeds");
+    }
+  } else {
+    entry.policy = json_as<std::string>(p, where);
+  }
+  const bool plain = granularity.empty() || entry.policy == "none";
+  Policy::parse(plain ? entry.policy : entry.policy + ",granularity=" + granularity);  // names the problem
+  if (entry.label.empty()) entry.label = label_of(entry.policy);
+  check_path_safe(entry.label, where + ": label");
+  return entry;
+}
+
+Experiment read_experiment(const std::string& path, const std::string& budget) {
+  const Json j = read_json_file(path, "experiment file");
   check_keys(j, kTopKeys, "experiment file '" + path + "'");
   Experiment e;
-  e.name = j.value("name", fs::path(path).stem().string());
-  e.description = j.value("description", "");
+  e.name = j.contains("name") ? json_as<std::string>(j["name"], "\"name\"") : fs::path(path).stem().string();
+  check_path_safe(e.name, "the experiment name");
+  if (j.contains("description")) e.description = json_as<std::string>(j["description"], "\"description\"");
   e.budget = budget;
-  try {
-    // The budget first: it may change any training or evaluation setting.
-    Json train = j.value("train", Json::object()), eval = j.value("eval", Json::object());
-    if (!budget.empty()) {
-      char* end = nullptr;
-      const double factor = std::strtod(budget.c_str(), &end);
-      if (end && *end == '\0' && end != budget.c_str()) {
-        if (!(factor > 0.0 && factor <= 1.0)) throw Error("--budget " + budget + ": a factor must lie in (0, 1]");
-        const int64_t epochs = train.value("epochs", TrainOptions{}.epochs);
-        train["epochs"] = std::max<int64_t>(1, std::llround(double(epochs) * factor));
-      } else {
-        const Json budgets = j.value("budgets", Json::object());
-        if (!budgets.contains(budget)) {
-          std::string names;
-          for (const auto& [k, v] : budgets.items()) names += (names.empty() ? "" : ", ") + k;
-          throw Error("experiment '" + path + "' has no budget '" + budget + "'",
-                      names.empty() ? "give a factor such as --budget 0.1" : "its budgets: " + names + ", or a factor");
-        }
-        const Json& b = budgets[budget];
-        check_keys(b, {"train", "eval"}, "budget '" + budget + "'");
-        if (b.contains("train")) merge_into(train, b["train"]);
-        if (b.contains("eval")) merge_into(eval, b["eval"]);
-      }
-    }
-    check_keys(train, kTrainKeys, "\"train\"");
-    e.dom_seed = train.value("dom_seed", int64_t{0});
-    e.granularity = train.value("granularity", "");
-    train.erase("dom_seed");
-    train.erase("granularity");
-    e.train = train;
-    e.train_options();  // validates the values now, before any cell runs
-    if (e.dom_seed < 0) throw Error("\"train\": dom_seed must be a non-negative integer");
 
-    if (eval.contains("robustness_models")) {
-      e.robustness_models = eval["robustness_models"].get<std::vector<std::string>>();
-      eval.erase("robustness_models");
-    }
-    if (eval.contains("robustness_seeds")) {
-      e.robustness_seeds = eval["robustness_seeds"].get<std::vector<uint64_t>>();
-      eval.erase("robustness_seeds");
-    }
-    e.eval = EvalSpec::from_json(eval);
-
-    const auto models = models::model_names();
-    for (const auto& m : j.value("models", Json::array())) {
-      const auto name = m.get<std::string>();
-      if (std::find(models.begin(), models.end(), name) == models.end()) {
-        std::string list;
-        for (const auto& n : models) list += (list.empty() ? "" : ", ") + n;
-        throw Error("unknown model '" + name + "' in experiment '" + path + "'", "the models are: " + list);
-      }
-      e.models.push_back(name);
-    }
-    for (const auto& m : e.robustness_models)
-      if (std::find(e.models.begin(), e.models.end(), m) == e.models.end())
-        throw Error("\"eval\": robustness_models names '" + m + "', which the grid does not train");
-
-    const auto dataset_names = data::dataset_names();
-    const Json dirs = j.value("data_dirs", Json::object());
-    for (const auto& [name, dir] : dirs.items()) e.data_dirs[name] = dir.get<std::string>();
-    for (const auto& d : j.value("datasets", Json::array())) {
-      const std::string name = d.is_string() ? d.get<std::string>() : d.at("name").get<std::string>();
-      if (d.is_object()) {
-        check_keys(d, {"name", "data_dir"}, "dataset '" + name + "'");
-        if (d.contains("data_dir")) e.data_dirs[name] = d["data_dir"].get<std::string>();
-      }
-      if (std::find(dataset_names.begin(), dataset_names.end(), name) == dataset_names.end()) {
-        std::string list;
-        for (const auto& n : dataset_names) list += (list.empty() ? "" : ", ") + n;
-        throw Error("unknown dataset '" + name + "' in experiment '" + path + "'", "the datasets are: " + list);
-      }
-      e.datasets.push_back(name);
-    }
-
-    std::set<std::string> labels;
-    for (const auto& p : j.value("policies", Json::array())) {
-      PolicyEntry entry;
-      if (p.is_string()) {
-        entry.policy = p.get<std::string>();
-      } else {
-        check_keys(p, {"label", "policy", "seeds"}, "a policy entry");
-        entry.policy = p.at("policy").get<std::string>();
-        entry.label = p.value("label", "");
-        if (p.contains("seeds")) {
-          entry.seeds = p["seeds"].get<std::vector<uint64_t>>();
-          if (entry.seeds.empty())
-            throw Error("policy '" + entry.policy + "': \"seeds\" must not be empty",
-                        "drop it to use the grid's seeds");
-        }
-      }
-      const std::string with_granularity = e.granularity.empty() || entry.policy == "none"
-                                               ? entry.policy
-                                               : entry.policy + ",granularity=" + e.granularity;
-      Policy::parse(with_granularity);  // throws was::Error naming the problem
-      if (entry.label.empty()) entry.label = label_of(entry.policy);
-      if (!labels.insert(entry.label).second)
-        throw Error("two policies share the label '" + entry.label + "'", "give each a distinct \"label\"");
-      e.policies.push_back(entry);
-    }
-    for (const auto& s : j.value("seeds", Json::array())) e.seeds.push_back(s.get<uint64_t>());
-  } catch (const Json::exception& ex) {
-    throw Error("experiment '" + path + "': a value has the wrong type (" + std::string(ex.what()) + ")");
+  // The budget first: it may change any training or evaluation setting.
+  auto [train, eval] = budgeted_settings(j, path, budget);
+  if (train.contains("dom_seed")) e.dom_seed = json_as<int64_t>(train["dom_seed"], "\"train\": dom_seed");
+  if (e.dom_seed < 0) throw Error("\"train\": dom_seed must be a non-negative integer");
+  if (train.contains("granularity"))
+    e.granularity = json_as<std::string>(train["granularity"], "\"train\": granularity");
+  train.erase("dom_seed");
+  train.erase("granularity");
+  e.train = train;
+  e.train_options();  // validates the values now, before any cell runs
+  if (eval.contains("robustness_models")) {
+    e.robustness_models = json_list_as<std::string>(eval["robustness_models"], "\"eval\": robustness_models");
+    eval.erase("robustness_models");
   }
+  if (eval.contains("robustness_seeds")) {
+    e.robustness_seeds = json_list_as<uint64_t>(eval["robustness_seeds"], "\"eval\": robustness_seeds");
+    eval.erase("robustness_seeds");
+  }
+  e.eval = EvalSpec::from_json(eval);
+
+  e.models = known_names(j, "models", models::model_names(), path);
+  for (const auto& m : e.robustness_models)
+    if (std::find(e.models.begin(), e.models.end(), m) == e.models.end())
+      throw Error("\"eval\": robustness_models names '" + m + "', which the grid does not train");
+  e.datasets = known_names(j, "datasets", data::dataset_names(), path);
+  read_data_dirs(j, e);
+
+  std::set<std::string> labels;
+  const Json policies = j.value("policies", Json::array());
+  if (!policies.is_array()) throw Error("\"policies\" must be a list");
+  for (size_t i = 0; i < policies.size(); ++i) {
+    PolicyEntry entry = read_policy(policies[i], "\"policies\"[" + std::to_string(i) + "]", e.granularity);
+    if (!labels.insert(entry.label).second)
+      throw Error("two policies share the label '" + entry.label + "'", "give each a distinct \"label\"");
+    e.policies.push_back(entry);
+  }
+  if (j.contains("seeds")) e.seeds = json_list_as<uint64_t>(j["seeds"], "\"seeds\"");
+
   for (const auto& [axis, size] : {std::pair<const char*, size_t>{"models", e.models.size()},
                                    {"policies", e.policies.size()},
                                    {"datasets", e.datasets.size()},
@@ -276,7 +316,28 @@ Experiment Experiment::load(const std::string& path, const std::string& budget) 
     if (size == 0)
       throw Error("the grid of '" + path + "' is empty: \"" + axis + "\" lists nothing",
                   "list at least one entry in \"" + std::string(axis) + "\"");
+  // Bounded before the cells are listed: a hostile grid could not even be counted.
+  size_t seeds = e.seeds.size();
+  for (const auto& p : e.policies) seeds += p.seeds.size();
+  const double bound = double(e.models.size()) * double(e.datasets.size()) * double(e.policies.size()) * double(seeds);
+  const size_t cells = bound > 1e6 ? static_cast<size_t>(bound) : cells_of(e).size();
+  if (cells > kMaxCells)
+    throw Error("the grid of '" + path + "' has " + std::to_string(cells) + " cells, over the limit of " +
+                    std::to_string(kMaxCells),
+                "split it into several experiment files");
   return e;
+}
+
+}  // namespace
+
+Experiment Experiment::load(const std::string& path, const std::string& budget) {
+  try {
+    return read_experiment(path, budget);
+  } catch (const Error& e) {
+    // Every message names the file, however deep the value that failed.
+    if (std::string(e.what()).find("'" + path + "'") != std::string::npos) throw;
+    throw Error("experiment '" + path + "': " + e.what(), e.hint());
+  }
 }
 
 std::vector<std::string> Experiment::given_train_keys() const {

@@ -1,6 +1,7 @@
 // was: train and serve networks with the Weight Augmentation Strategy.
 #include <c10/util/Exception.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "common.h"
@@ -16,6 +17,25 @@ void add_report_command(CLI::App& app);
 void add_dom_search_command(CLI::App& app);
 void add_models_command(CLI::App& app);
 }  // namespace was::cli
+
+namespace {
+
+// "filesystem error: cannot create directories: Read-only file system [DIR]"
+// as the tool's own messages read: "cannot create directories 'DIR': ...".
+std::string describe_filesystem_error(const std::filesystem::filesystem_error& e) {
+  std::string operation = e.what();
+  const std::string prefix = "filesystem error: ";
+  if (operation.rfind(prefix, 0) == 0) operation = operation.substr(prefix.size());
+  const std::string reason = e.code().message();
+  const auto cut = operation.find(": " + reason);
+  if (cut != std::string::npos) operation = operation.substr(0, cut);
+  std::string paths;
+  if (!e.path1().empty()) paths += " '" + e.path1().string() + "'";
+  if (!e.path2().empty()) paths += " and '" + e.path2().string() + "'";
+  return operation + paths + ": " + reason;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Before any large allocation: keep LibTorch's buffers off mmap/munmap.
@@ -62,6 +82,10 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what();
     if (!e.hint().empty()) std::cerr << " (" << e.hint() << ")";
     std::cerr << std::endl;
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "error: " << describe_filesystem_error(e)
+              << " (check the path and its permissions, and free disk space)" << std::endl;
     return 1;
   } catch (const c10::Error& e) {
     std::cerr << "error: " << e.what_without_backtrace() << std::endl;
