@@ -229,6 +229,32 @@ TEST_F(ExperimentTest, OutputThatIsAFileAndUnknownBudgetsAreRefused) {
   EXPECT_FALSE(fs::exists(dir / "g"));
 }
 
+// An unfinished run is judged as unfinished, and a check that could not be
+// made (the training data unreadable) is never called consistent.
+TEST_F(ExperimentTest, CheckSaysWhatItCouldNotCheck) {
+  ASSERT_EQ(run(synthetic_train("unfinished", "--epochs 3 --max-steps 12")).code, 0);
+  const auto unfinished = run("check " + (dir / "unfinished").string() + " --threads 1");
+  EXPECT_EQ(unfinished.code, 0) << unfinished.out << unfinished.err;
+  EXPECT_EQ(unfinished.out.find("FAIL"), std::string::npos) << unfinished.out;
+  EXPECT_NE(unfinished.out.find("SKIP  unfinished run (epoch 1 of 3)"), std::string::npos) << unfinished.out;
+  EXPECT_NE(unfinished.out.find("verdict: consistent so far: an unfinished run"), std::string::npos) << unfinished.out;
+
+  const auto fashion = write_fashion_dir("fashion");
+  ASSERT_EQ(run("train --dataset fashion-mnist --data-dir " + fashion.string() +
+                " --epochs 1 --batch-size 10 --bn-batches 1 --no-progress --out " + (dir / "run").string())
+                .code,
+            0);
+  const auto ok = run("check " + (dir / "run").string() + " --data-dir " + fashion.string() + " --threads 1");
+  EXPECT_NE(ok.out.find("verdict: consistent\n"), std::string::npos) << ok.out;
+  fs::remove_all(fashion);
+  const auto blind = run("check " + (dir / "run").string() + " --data-dir " + fashion.string() + " --threads 1");
+  EXPECT_EQ(blind.code, 0) << blind.out << blind.err;
+  EXPECT_NE(blind.out.find("SKIP  AOM BatchNorm statistics not recomputed"), std::string::npos) << blind.out;
+  EXPECT_EQ(blind.out.find("verdict: consistent\n"), std::string::npos) << blind.out;
+  EXPECT_NE(blind.out.find("verdict: consistent in the "), std::string::npos) << blind.out;
+  EXPECT_NE(blind.out.find("could not be made (see SKIP lines)"), std::string::npos) << blind.out;
+}
+
 TEST_F(ExperimentTest, CheckPassesAndCatchesTampering) {
   ASSERT_EQ(run(synthetic_train("run", "--was crop=0.4:0.6 --bn-batches 2")).code, 0);
   const auto ok = run("check " + (dir / "run").string() + " --threads 1");

@@ -30,7 +30,7 @@ void run_check(const CheckArgs& a) {
     throw Error("check failed: " + std::to_string(report.failed) + " of " +
                     std::to_string(report.passed + report.failed) + " checks on '" + path + "'",
                 "the checkpoint was modified or saved by an incompatible build: retrain or restore it");
-  std::printf("verdict: consistent\n");
+  std::printf("verdict: %s\n", report.verdict().c_str());
 }
 
 }  // namespace

@@ -24,7 +24,11 @@ struct CheckLine {
 struct CheckReport {
   std::vector<CheckLine> lines;
   int passed = 0, failed = 0, skipped = 0;
+  bool finished = true;  ///< false: an unfinished run, judged as one (no final results to compare yet)
   bool consistent() const { return failed == 0; }
+  /// "consistent" only when every check was made and passed; otherwise it
+  /// says what was skipped, or that the run is unfinished, or what failed.
+  std::string verdict() const;
 };
 
 /// Checks every mode of `checkpoint` (AOM, its DOM, its stored DOM profiles)
