@@ -80,6 +80,44 @@ TEST(ImageFolderTest, JpegRoundTripIsCloseAndGreyBecomesRgb) {
   EXPECT_THROW(was::data::write_jpeg(dir.file("x.jpg"), pattern(4, 2, 2, 0)), was::Error);
 }
 
+// CMYK JPEGs (print workflows; Adobe's inverted inks) are converted, not
+// called damaged. Written by Pillow (Debian's python3-pil, which torchvision
+// depends on) as users' files are; skipped where it is missing.
+TEST(ImageFolderTest, CmykJpegIsConvertedToRgb) {
+  TempDir dir;
+  const std::string path = dir.file("cmyk.jpg");
+  // Four 8x8 patches: white, black, cyan and a mid grey-red, as inks (C, M, Y, K).
+  const std::string script =
+      "import sys; from PIL import Image; im = Image.new('CMYK', (16, 16)); "
+      "[im.paste(c, (x, y, x + 8, y + 8)) for c, (x, y) in zip([(0, 0, 0, 0), (0, 0, 0, 255), (255, 0, 0, 0), "
+      "(0, 128, 128, 64)], [(0, 0), (8, 0), (0, 8), (8, 8)])]; im.save(sys.argv[1], quality=100)";
+  if (std::system(("/usr/bin/python3 -c \"" + script + "\" " + path + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "Pillow (python3-pil) is not installed";
+  const auto rgb = was::data::read_image(path).to(torch::kInt);
+  ASSERT_EQ(rgb.sizes(), (std::vector<int64_t>{3, 16, 16}));
+  const auto patch = [&](int64_t x, int64_t y) { return rgb.index({torch::indexing::Slice(), y + 4, x + 4}); };
+  // R = 255 (1 - C)(1 - K), and so on; JPEG at quality 100 keeps these within a few levels.
+  const std::vector<std::pair<torch::Tensor, std::vector<int>>> expected = {{patch(0, 0), {255, 255, 255}},
+                                                                            {patch(8, 0), {0, 0, 0}},
+                                                                            {patch(0, 8), {0, 255, 255}},
+                                                                            {patch(8, 8), {191, 95, 95}}};
+  for (const auto& [got, want] : expected)
+    for (int c = 0; c < 3; ++c) EXPECT_NEAR(got[c].item<int>(), want[c], 4) << got;
+}
+
+TEST(ImageFolderTest, AFolderTooLargeForMemoryIsRefusedBeforeDecoding) {
+  TempDir dir;
+  fs::create_directories(dir.file("a"));
+  was::data::write_png(dir.file("a/x.png"), pattern(3, 4, 4, 0));
+  ImageFolderOptions options;
+  options.image_size = 16384;  // 3 x 16384^2 bytes an image
+  const int64_t memory = int64_t(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+  const int64_t images = memory / 2 / (3LL * 16384 * 16384) + 2;  // just over half of it
+  for (int64_t i = 1; i < images; ++i) fs::copy_file(dir.file("a/x.png"), dir.file("a/x" + std::to_string(i) + ".png"));
+  EXPECT_THAT(error_of([&] { was::data::load_image_folder(dir.path().string(), options); }),
+              HasSubstr("in memory, more than half of this machine's"));
+}
+
 TEST(ImageFolderTest, DecodesByContentNotName) {
   TempDir dir;
   const auto image = pattern(3, 4, 4, 5);

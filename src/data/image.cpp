@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 // clang-format off
 #include <jpeglib.h>
 #include <jerror.h>
@@ -68,6 +69,18 @@ std::string jpeg_message(j_common_ptr cinfo) {
   return buf[0] ? buf : "unknown libjpeg error";
 }
 
+/// One row of CMYK as RGB (R = (1 - C)(1 - K), ...). Adobe's JPEGs, nearly
+/// all CMYK ones, store the inks inverted, so there R = C K.
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, int64_t width, bool adobe_inverted) {
+  for (int64_t x = 0; x < width; ++x, cmyk += 4, rgb += 3) {
+    const int k = adobe_inverted ? cmyk[3] : 255 - cmyk[3];
+    for (int c = 0; c < 3; ++c) {
+      const int ink = adobe_inverted ? cmyk[c] : 255 - cmyk[c];
+      rgb[c] = static_cast<uint8_t>((ink * k + 127) / 255);
+    }
+  }
+}
+
 /// Decodes into `out`; returns "" on success, else what went wrong.
 std::string decode_jpeg(const uint8_t* data, size_t size, detail::RgbImage& out) {
   jpeg_decompress_struct cinfo{};
@@ -89,15 +102,21 @@ std::string decode_jpeg(const uint8_t* data, size_t size, detail::RgbImage& out)
     return "its size " + std::to_string(w) + "x" + std::to_string(h) + " exceeds the limit of " +
            std::to_string(kMaxImageSide) + " pixels a side";
   }
-  cinfo.out_color_space = JCS_RGB;  // libjpeg turns grey into RGB itself
+  // libjpeg turns grey and YCbCr into RGB itself, but not CMYK (print
+  // workflows' JPEGs): those are read as CMYK and converted below.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   out.height = cinfo.output_height;
   out.width = cinfo.output_width;
   const size_t stride = static_cast<size_t>(out.width) * kRgbChannels;
   out.pixels.resize(stride * static_cast<size_t>(out.height));
+  std::vector<uint8_t> cmyk_row(cmyk ? static_cast<size_t>(out.width) * 4 : 0);
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out.pixels.data() + stride * cinfo.output_scanline;
+    uint8_t* rgb = out.pixels.data() + stride * cinfo.output_scanline;
+    JSAMPROW row = cmyk ? cmyk_row.data() : rgb;
     jpeg_read_scanlines(&cinfo, &row, 1);
+    if (cmyk) cmyk_to_rgb(cmyk_row.data(), rgb, out.width, cinfo.saw_Adobe_marker);
   }
   jpeg_finish_decompress(&cinfo);
   const bool truncated = err.truncated;

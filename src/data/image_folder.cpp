@@ -1,5 +1,7 @@
 #include "was/data/image_folder.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -69,9 +71,27 @@ struct Target {
 
 /// Decodes `files` into uint8 [N, 3, H, W] on `threads` threads. The first
 /// failure (lowest index) is rethrown once all threads have stopped.
+// The decoded set lives in memory: refuse one that cannot, before allocating
+// it (a typo such as --image-size 16000 would ask for tens of gigabytes).
+void check_fits_in_memory(int64_t images, const Target& target) {
+  const double bytes = double(images) * double(kChannels) * double(target.height) * double(target.width);
+  const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
+  if (memory <= 0 || bytes <= memory / 2) return;
+  const auto gib = [](double b) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f GiB", b / double(1ull << 30));
+    return std::string(text);
+  };
+  throw Error(std::to_string(images) + " images of " + std::to_string(kChannels) + "x" + std::to_string(target.height) +
+                  "x" + std::to_string(target.width) + " would need " + gib(bytes) +
+                  " in memory, more than half of this machine's " + gib(memory),
+              target.resize ? "pass a smaller --image-size" : "resize the images, or pass a smaller --image-size");
+}
+
 torch::Tensor decode_all(const std::vector<std::string>& files, const Target& target, int64_t threads) {
   const auto n = static_cast<int64_t>(files.size());
   const int64_t slot = kChannels * target.height * target.width;
+  check_fits_in_memory(n, target);
   torch::Tensor images = torch::empty({n, kChannels, target.height, target.width}, torch::kByte);
   uint8_t* out = images.data_ptr<uint8_t>();
 
