@@ -149,6 +149,24 @@ void check_plane(int64_t kh, int64_t kw) {
     throw Error("kernel plane must be at least 1x1, got " + std::to_string(kh) + "x" + std::to_string(kw));
 }
 
+void check_angle(double angle_deg) {
+  if (!std::isfinite(angle_deg)) throw Error("rotation angle must be finite, got " + std::to_string(angle_deg));
+}
+
+// Everything a caller can get wrong in one parameter set.
+void check_params(const TransformParams& params, int64_t kh, int64_t kw) {
+  check_plane(kh, kw);
+  if (params.crop) check_window(kh, kw, *params.crop, "crop");
+  if (params.resized_crop) check_window(kh, kw, *params.resized_crop, "rcrop");
+  if (params.angle_deg) check_angle(*params.angle_deg);
+}
+
+void check_weight(const torch::Tensor& weight, const char* what) {
+  if (!weight.defined() || weight.dim() != 4)
+    throw Error(std::string(what) + ": weight must be [O, I, kh, kw], got " +
+                (weight.defined() ? std::to_string(weight.dim()) + " dimensions" : std::string("an undefined tensor")));
+}
+
 }  // namespace
 
 torch::Tensor crop_matrix(int64_t kh, int64_t kw, const CropWindow& window) {
@@ -170,13 +188,12 @@ torch::Tensor translate_matrix(int64_t kh, int64_t kw, int64_t dx, int64_t dy) {
 
 torch::Tensor rotate_matrix(int64_t kh, int64_t kw, double angle_deg, bool nearest) {
   check_plane(kh, kw);
+  check_angle(angle_deg);
   return to_tensor(rotate_plane(kh, kw, angle_deg, nearest), kh * kw);
 }
 
 torch::Tensor transform_matrix(const TransformParams& params, int64_t kh, int64_t kw) {
-  check_plane(kh, kw);
-  if (params.crop) check_window(kh, kw, *params.crop, "crop");
-  if (params.resized_crop) check_window(kh, kw, *params.resized_crop, "rcrop");
+  check_params(params, kh, kw);
   return to_tensor(compose_plane(params, kh, kw), kh * kw);
 }
 
@@ -325,15 +342,23 @@ struct PlaneTransformCpu : public torch::autograd::Function<PlaneTransformCpu> {
   }
 };
 
+std::string shape_of(const torch::Tensor& t) {
+  std::string text = "[";
+  for (int64_t d = 0; d < t.dim(); ++d) text += (d ? ", " : "") + std::to_string(t.size(d));
+  return text + "]";
+}
+
 void check_plane_matrices(const torch::Tensor& weight, const torch::Tensor& a) {
-  TORCH_CHECK(weight.dim() == 4, "apply_plane_transform: weight must be [O, I, kh, kw], got ", weight.sizes());
+  check_weight(weight, "apply_plane_transform");
   const int64_t out = weight.size(0), kk = weight.size(2) * weight.size(3);
+  if (!a.defined()) throw Error("apply_plane_transform: the matrix is an undefined tensor");
   if (a.dim() == 2) {
-    TORCH_CHECK(a.size(0) == kk && a.size(1) == kk, "apply_plane_transform: matrix ", a.sizes(),
-                " does not fit a plane of ", kk, " taps");
-  } else {
-    TORCH_CHECK(a.dim() == 3 && a.size(0) == out && a.size(1) == kk && a.size(2) == kk,
-                "apply_plane_transform: per-filter matrices must be [", out, ", ", kk, ", ", kk, "], got ", a.sizes());
+    if (a.size(0) != kk || a.size(1) != kk)
+      throw Error("apply_plane_transform: matrix " + shape_of(a) + " does not fit a plane of " + std::to_string(kk) +
+                  " taps");
+  } else if (a.dim() != 3 || a.size(0) != out || a.size(1) != kk || a.size(2) != kk) {
+    throw Error("apply_plane_transform: per-filter matrices must be [" + std::to_string(out) + ", " +
+                std::to_string(kk) + ", " + std::to_string(kk) + "], got " + shape_of(a));
   }
 }
 
@@ -356,18 +381,20 @@ torch::Tensor apply_dense_plane_transform(const torch::Tensor& weight, const tor
 }
 
 torch::Tensor apply_transform(const torch::Tensor& weight, const TransformParams& params) {
+  check_weight(weight, "apply_transform");
   return apply_plane_transform(weight, transform_matrix(params, weight.size(2), weight.size(3)));
 }
 
 torch::Tensor apply_transform(const torch::Tensor& weight, const std::vector<TransformParams>& per_filter) {
+  check_weight(weight, "apply_transform");
   const int64_t out = weight.size(0), kh = weight.size(2), kw = weight.size(3), kk = kh * kw;
-  TORCH_CHECK(static_cast<int64_t>(per_filter.size()) == out, "apply_transform: ", per_filter.size(),
-              " parameter sets for ", out, " filters");
+  if (static_cast<int64_t>(per_filter.size()) != out)
+    throw Error("apply_transform: " + std::to_string(per_filter.size()) + " parameter sets for " + std::to_string(out) +
+                " filters");
   auto stacked = torch::empty({out, kk, kk}, torch::kFloat64);
   auto* dst = stacked.data_ptr<double>();
   for (int64_t o = 0; o < out; ++o) {
-    if (per_filter[o].crop) check_window(kh, kw, *per_filter[o].crop, "crop");
-    if (per_filter[o].resized_crop) check_window(kh, kw, *per_filter[o].resized_crop, "rcrop");
+    check_params(per_filter[o], kh, kw);
     const PlaneMatrix m = compose_plane(per_filter[o], kh, kw);
     std::copy(m.begin(), m.end(), dst + o * kk * kk);
   }

@@ -359,3 +359,29 @@ TEST(TransformTest, CpuPassEqualsTheMatmulWithGradients) {
 }
 
 }  // namespace
+
+namespace {
+
+// The explicit-parameter API refuses what a caller can get wrong, per filter
+// as for one parameter set, with was::Error (never an out-of-bounds write).
+TEST(TransformApiTest, InvalidParametersAreRefusedPerFilterToo) {
+  const auto weight = torch::randn({2, 3, 3, 3});
+  TransformParams outside;
+  outside.crop = CropWindow{2, 2, 3, 3};  // y0 + h = 5 > 3
+  TransformParams not_finite;
+  not_finite.angle_deg = std::nan("");
+  TransformParams fine;
+  for (const auto& bad : {outside, not_finite}) {
+    EXPECT_THROW(was::apply_transform(weight, bad), was::Error);
+    EXPECT_THROW(was::apply_transform(weight, std::vector<TransformParams>{fine, bad}), was::Error);
+    EXPECT_THROW(was::transform_matrix(bad, 3, 3), was::Error);
+  }
+  EXPECT_THROW(was::rotate_matrix(3, 3, INFINITY, false), was::Error);
+  EXPECT_THROW(was::apply_transform(weight, std::vector<TransformParams>{fine}), was::Error);  // 1 set, 2 filters
+  EXPECT_THROW(was::apply_transform(torch::randn({3, 3}), fine), was::Error);
+  EXPECT_THROW(was::apply_plane_transform(weight, torch::eye(4)), was::Error);
+  EXPECT_THROW(was::apply_plane_transform(weight, torch::Tensor()), was::Error);
+  EXPECT_TRUE(torch::equal(was::apply_transform(weight, std::vector<TransformParams>{fine, fine}), weight));
+}
+
+}  // namespace
