@@ -361,3 +361,15 @@ TEST_F(CliTest, FullDiskFailsCleanlyAndResumes) {
   const std::string metrics = slurp(run_dir / "metrics.jsonl");
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 2);
 }
+
+// A diverging run stops at the first non-finite loss, exits non-zero, and
+// keeps the last checkpoint written before it.
+TEST_F(CliTest, NonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
+  const auto r = run(synthetic_train("run", "--epochs 3 --lr 1e30 --checkpoint-every 1"));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("error: training diverged at epoch 1, step 2: the loss is"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lower --lr (this step's is 1e+30)"), std::string::npos) << r.err;
+  const auto info = run("info " + (dir / "run").string() + " --json");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find("\"step\": 1,"), std::string::npos) << info.out;  // the step before the divergence
+}

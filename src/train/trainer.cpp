@@ -32,6 +32,12 @@ constexpr uint64_t kPaperEvalSeedSalt = 0x7e57b47cULL;
 
 using Clock = std::chrono::steady_clock;
 
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 }  // namespace
@@ -216,6 +222,11 @@ RunRecord Trainer::run(const EpochCallback& on_epoch) {
       for (auto& group : optimizer_->param_groups())
         static_cast<torch::optim::SGDOptions&>(group.options()).lr(learning_rate_at(state_.step));
       const auto [loss, logits] = train_step(batch, share);
+      if (!std::isfinite(loss))  // nothing after this step is saved: the last checkpoint stays the good one
+        throw Error("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
+                        std::to_string(state_.step + 1) + ": the loss is " + (std::isnan(loss) ? "NaN" : "infinite"),
+                    "lower --lr (this step's is " + format_number(learning_rate_at(state_.step)) +
+                        "); the last checkpoint, if any, is intact and predates the divergence");
       ++state_.step;
       state_.batch = b + 1;
 
