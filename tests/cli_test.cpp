@@ -249,6 +249,11 @@ TEST_F(CliTest, NoCommandReplacesAnotherRunsCheckpoint) {
                        "already holds another run");
   EXPECT_EQ(slurp(dir / "a" / "last.pt"), a_before);
   EXPECT_EQ(slurp(dir / "b" / "last.pt"), b_before);
+  // --force says the user means it: the export replaces the checkpoint.
+  const auto forced = run("export " + (dir / "a").string() + " --force --out " + (dir / "b" / "last.pt").string());
+  EXPECT_EQ(forced.code, 0) << forced.err;
+  EXPECT_NE(slurp(dir / "b" / "last.pt"), b_before);
+  EXPECT_NE(run("info " + (dir / "b" / "last.pt").string()).code, 0);  // no longer a checkpoint
   // Naming the run's own directory is no conflict.
   EXPECT_EQ(run("train --resume " + (dir / "a").string() + " --out " + (dir / "a").string() + " --no-progress").code,
             0);

@@ -36,7 +36,8 @@ void refuse_to_replace_a_checkpoint(const std::string& path) {
   }
   if (is_checkpoint)
     throw Error("'" + path + "' is a training checkpoint: writing the export over it would lose the run",
-                "choose another --out, e.g. " + (fs::path(path).parent_path() / "model.was").string());
+                "choose another --out, e.g. " + (fs::path(path).parent_path() / "model.was").string() +
+                    ", or pass --force to replace it");
 }
 
 std::string hint(const std::string& path) {
@@ -46,7 +47,7 @@ std::string hint(const std::string& path) {
 }  // namespace
 
 void export_inference(const std::string& path, Network& network, const RunRecord& state, const ExportOptions& options) {
-  refuse_to_replace_a_checkpoint(path);
+  if (!options.replace_checkpoint) refuse_to_replace_a_checkpoint(path);
   torch::NoGradGuard no_grad;
   if (options.mode.is_dom() && !network.shadow().enabled())
     throw Error("this network was trained without WAS (policy none): it has no DOM", "export it with --mode aom");
@@ -248,8 +249,8 @@ void InferenceModel::use_channels_last() {
   channels_last = true;
 }
 
-void write_pytorch_state_dict(const std::string& path, Network& network, const Mode& bn_mode) {
-  refuse_to_replace_a_checkpoint(path);
+void write_pytorch_state_dict(const std::string& path, Network& network, const Mode& bn_mode, bool replace_checkpoint) {
+  if (!replace_checkpoint) refuse_to_replace_a_checkpoint(path);
   torch::NoGradGuard no_grad;
   network.set_mode(bn_mode);
   c10::Dict<std::string, torch::Tensor> dict;

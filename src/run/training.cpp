@@ -82,9 +82,10 @@ RunRecord train_run(TrainRequest& a) {
     state = checkpoint->state;
     if (a.out.empty()) a.out = fs::path(path).parent_path().string();
     const fs::path out_checkpoint = fs::path(a.out) / "last.pt";
-    if (fs::exists(out_checkpoint) && !fs::equivalent(out_checkpoint, path))
+    if (fs::exists(out_checkpoint) && !fs::equivalent(out_checkpoint, path) && !a.force)
       throw Error("--out '" + a.out + "' already holds another run (last.pt)",
-                  "drop --out to continue the run in its own directory, or choose an empty --out");
+                  "drop --out to continue the run in its own directory, choose an empty --out, or pass --force "
+                  "to replace that run");
     const int64_t epochs = a.options.epochs;
     const bool epochs_given =
         std::find(explicit_flags.begin(), explicit_flags.end(), "--epochs") != explicit_flags.end();

@@ -18,6 +18,7 @@ struct ExportArgs {
   std::string out;
   std::string format = "was";
   bool no_fold = false;
+  bool force = false;
   std::string data_dir;
   int64_t bn_batches = 50;
   RuntimeOptions runtime;
@@ -36,7 +37,7 @@ void run_export(const ExportArgs& a) {
   }
   const std::string bn = ensure_mode_batchnorm(ckpt, mode, a.data_dir, a.bn_batches, device);
   if (a.format == "pytorch") {
-    write_pytorch_state_dict(a.out, *ckpt.network, mode);
+    write_pytorch_state_dict(a.out, *ckpt.network, mode, a.force);
     std::cerr << "wrote " << a.out << ": plain weights W and the BatchNorm statistics of " << mode.key()
               << " (load in Python with torch.load)\n";
     return;
@@ -44,6 +45,7 @@ void run_export(const ExportArgs& a) {
   ExportOptions options;
   options.mode = mode;
   options.fold_batchnorm = !a.no_fold;
+  options.replace_checkpoint = a.force;
   export_inference(a.out, *ckpt.network, ckpt.state, options);
   auto check = load_inference(a.out, torch::kCPU, true);
   std::cerr << "wrote " << a.out << ": " << ckpt.state.model.name << " in " << mode.key() << " (BatchNorm " << bn
@@ -67,6 +69,7 @@ void add_export_command(CLI::App& app) {
                   "was: inference file for `was predict`; pytorch: W + BatchNorm statistics for torch.load")
       ->check(CLI::IsMember({"was", "pytorch"}))
       ->capture_default_str();
+  cmd->add_flag("--force", args->force, "replace --out even if it is a training checkpoint (the run is lost)");
   cmd->add_flag("--no-fold", args->no_fold, "keep BatchNorm layers instead of folding them into the convolutions");
   cmd->add_option("--data-dir", args->data_dir,
                   "dataset directory, to estimate BatchNorm statistics of a new DOM seed");

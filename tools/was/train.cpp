@@ -68,6 +68,7 @@ RunRecord run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags
   if (a.augment || a.no_augment) r.options.augment = a.augment;
   r.out = a.out;
   r.resume = a.resume;
+  r.force = a.force;
   r.given = explicit_flags;
   r.directory_locked = a.directory_locked;
   r.bucket_bytes = static_cast<int64_t>(a.bucket_mb * double(1 << 20));
@@ -233,6 +234,7 @@ void add_run_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args) {
                   "run directory for last.pt, metrics.jsonl, results.json "
                   "(default runs/MODEL-POLICY-sSEED)");
   cmd->add_option("--resume", args->resume, "continue the run of a checkpoint or run directory exactly");
+  cmd->add_flag("--force", args->force, "with --resume and --out: replace the run that --out holds");
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar or progress lines");
   args->runtime.add_to(*cmd);
 }

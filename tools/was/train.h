@@ -20,6 +20,7 @@ struct TrainArgs {
   std::string granularity;
   std::string out;
   std::string resume;
+  bool force = false;  ///< --force: a resumed run may replace the run in --out
   uint64_t seed = 0;
   int64_t dom_seed = 0;
   int64_t image_size = 0;

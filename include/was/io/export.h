@@ -20,7 +20,8 @@ constexpr int kExportVersion = 1;
 
 struct ExportOptions {
   Mode mode;
-  bool fold_batchnorm = true;  ///< fold each mode's BN into the convolution before it, where exact
+  bool fold_batchnorm = true;       ///< fold each mode's BN into the convolution before it, where exact
+  bool replace_checkpoint = false;  ///< true (--force): `path` may be a training checkpoint, which is lost
 };
 
 /// Writes `mode` of `network` (its weights: W or the DOM shadow weights; its
@@ -63,7 +64,9 @@ std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::
 /// Writes W and the BatchNorm statistics of `bn_mode` (default AOM) as a
 /// state dict Python opens with torch.load: keys as named_parameters /
 /// named_buffers ("layer1.0.conv1.weight", "bn1.running_mean", ...).
-void write_pytorch_state_dict(const std::string& path, Network& network, const Mode& bn_mode = Mode::aom());
+/// Refuses to replace a training checkpoint at `path` unless `replace_checkpoint`.
+void write_pytorch_state_dict(const std::string& path, Network& network, const Mode& bn_mode = Mode::aom(),
+                              bool replace_checkpoint = false);
 /// Reads such a file back (for tests and tools).
 std::vector<std::pair<std::string, torch::Tensor>> read_pytorch_state_dict(const std::string& path);
 

@@ -35,6 +35,7 @@ struct TrainRequest {
   /// and a resumed run those its checkpoint fixes.
   std::vector<std::string> given;
   bool directory_locked = false;  ///< the caller already holds `out`'s DirectoryLock
+  bool force = false;             ///< a resumed run may replace another run in `out`
   torch::Device device = torch::kCPU;
   distributed::Rendezvous rendezvous;  ///< world_size > 1: this process is one rank
   int64_t bucket_bytes = distributed::kDefaultBucketBytes;
