@@ -92,22 +92,45 @@ int64_t read_some(gzFile f, void* buf, int64_t len, const std::string& path) {
 
 /// Reads exactly `len` bytes at byte `offset` of the (decompressed) file, or
 /// throws a truncation error stating the expected (and, if known, actual) size.
+/// The file ended after `got` of the `expected` bytes (both from its start).
+[[noreturn]] void throw_truncated(gzFile f, int64_t expected_bytes, int64_t got, const std::string& path,
+                                  const char* part) {
+  int code = 0;
+  gzerror(f, &code);
+  const std::string expected = std::to_string(expected_bytes) + " bytes (" + part + ")";
+  // zlib reports a gzip stream cut short as Z_BUF_ERROR, and then cannot say
+  // how many bytes the last read produced: report no count rather than a wrong one.
+  if (code == Z_BUF_ERROR) {
+    throw Error("IDX file " + in_quotes(path) + " is truncated: its gzip stream ends before the expected " + expected,
+                kCorruptHint);
+  }
+  throw Error("IDX file " + in_quotes(path) + " is truncated: expected " + expected + ", got " + std::to_string(got),
+              kCorruptHint);
+}
+
 void read_exact(gzFile f, void* buf, int64_t len, int64_t offset, const std::string& path, const char* part) {
   const int64_t got = read_some(f, buf, len, path);
-  if (got < len) {
-    int code = 0;
-    gzerror(f, &code);
-    const std::string expected = std::to_string(offset + len) + " bytes (" + part + ")";
-    // zlib reports a gzip stream cut short as Z_BUF_ERROR, and then cannot say
-    // how many bytes the last read produced: report no count rather than a wrong one.
-    if (code == Z_BUF_ERROR) {
-      throw Error("IDX file " + in_quotes(path) + " is truncated: its gzip stream ends before the expected " + expected,
-                  kCorruptHint);
-    }
-    throw Error(
-        "IDX file " + in_quotes(path) + " is truncated: expected " + expected + ", got " + std::to_string(offset + got),
-        kCorruptHint);
+  if (got < len) throw_truncated(f, offset + len, offset + got, path, part);
+}
+
+/// `len` bytes at `offset` as uint8 [len], read in growing chunks: memory
+/// follows the data that actually arrive, so a small file whose header claims
+/// gigabytes fails as truncated without allocating them.
+torch::Tensor read_payload(gzFile f, int64_t len, int64_t offset, const std::string& path, const char* part) {
+  constexpr int64_t kFirstChunk = int64_t{16} << 20;
+  std::vector<uint8_t> bytes;
+  int64_t got = 0;
+  while (got < len) {
+    const int64_t want = std::min(len - got, std::max(kFirstChunk, got));  // doubles the buffer each round
+    bytes.resize(static_cast<size_t>(got + want));
+    const int64_t n = read_some(f, bytes.data() + got, want, path);
+    got += n;
+    if (n < want) break;
   }
+  if (got < len) throw_truncated(f, offset + len, offset + got, path, part);
+  torch::Tensor out = torch::empty({len}, torch::kByte);
+  if (len > 0) std::memcpy(out.data_ptr<uint8_t>(), bytes.data(), static_cast<size_t>(len));
+  return out;
 }
 
 void expect_end(gzFile f, const std::string& path, int64_t expected) {
@@ -193,8 +216,8 @@ torch::Tensor read_idx_images(const std::string& path) {
                     std::to_string(kMaxPayloadBytes) + " bytes",
                 kCorruptHint);
   }
-  torch::Tensor images = torch::empty({n, 1, rows, cols}, torch::kByte);
-  read_exact(f.get(), images.data_ptr<uint8_t>(), payload, kImagesHeaderBytes, path, "header and pixels");
+  torch::Tensor images =
+      read_payload(f.get(), payload, kImagesHeaderBytes, path, "header and pixels").view({n, 1, rows, cols});
   expect_end(f.get(), path, kImagesHeaderBytes + payload);
   return images;
 }
@@ -207,8 +230,7 @@ torch::Tensor read_idx_labels(const std::string& path) {
   read_exact(f.get(), header.data() + kMagicBytes, kLabelsHeaderBytes - kMagicBytes, kMagicBytes, path, "the header");
   const int64_t n = read_be32(header.data() + kMagicBytes);
   check_dim(n, kMaxCount, path, "label count");
-  torch::Tensor raw = torch::empty({n}, torch::kByte);
-  read_exact(f.get(), raw.data_ptr<uint8_t>(), n, kLabelsHeaderBytes, path, "header and labels");
+  torch::Tensor raw = read_payload(f.get(), n, kLabelsHeaderBytes, path, "header and labels");
   expect_end(f.get(), path, kLabelsHeaderBytes + n);
   return raw.to(torch::kLong);
 }
