@@ -227,7 +227,7 @@ Sparsity ShadowWeights::sparsity(const Mode& mode) const {
   s.conv_weights = s.transformed_weights;
   s.conv_zeros = s.transformed_zeros;
   for (const auto* conv : plain_convs_) {
-    const auto& w = conv->named_parameters(false)["weight"];
+    const torch::Tensor& w = conv->weight;
     s.conv_weights += w.numel();
     s.conv_zeros += w.numel() - w.count_nonzero().item<int64_t>();
   }
