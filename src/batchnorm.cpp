@@ -32,8 +32,11 @@ bool is_batchnorm(torch::nn::Module* m) {
          dynamic_cast<torch::nn::BatchNorm3dImpl*>(m) || dynamic_cast<FoldableBatchNorm2dImpl*>(m);
 }
 
-torch::Tensor& buffer(torch::nn::Module* m, const char* name) {
-  auto* t = m->named_buffers(false).find(name);
+// A handle to the module's buffer (by value: named_buffers() returns a
+// temporary dict, and a reference into it would dangle).
+torch::Tensor buffer(torch::nn::Module* m, const char* name) {
+  const auto buffers = m->named_buffers(false);
+  const auto* t = buffers.find(name);
   TORCH_CHECK(t != nullptr, "BatchNorm without buffer ", name, " (track_running_stats off?)");
   return *t;
 }
