@@ -40,7 +40,8 @@ for i, text in enumerate(['CT', 'CT@p=0.5', 'paper:C', 'paper:CT', 'crop=0.4:0.6
     open(f'{s}/policy/{i}.txt', 'w').write(text)
 PY
 cp "$ROOT"/configs/*.json "$S/experiment/"
-"$BUILD/was" train --dataset synthetic --epochs 1 --max-steps 2 --batch-size 64 --bn-batches 1 --no-progress \
+# A finished run: its checkpoint holds every mode's BatchNorm statistics for the loader to read.
+"$BUILD/was" train --dataset synthetic --epochs 1 --batch-size 64 --bn-batches 1 --no-progress \
   --was CT --out "$WORK/run" >/dev/null 2>&1
 "$BUILD/was" export "$WORK/run" --out "$S/checkpoint/model.was" >/dev/null 2>&1
 cp "$WORK/run/last.pt" "$S/checkpoint/last.pt"

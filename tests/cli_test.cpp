@@ -378,3 +378,22 @@ TEST_F(CliTest, NonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
   ASSERT_EQ(info.code, 0) << info.err;
   EXPECT_NE(info.out.find("\"step\": 1,"), std::string::npos) << info.out;  // the step before the divergence
 }
+
+// A read-only output: one line naming the path and the cause, from every
+// command that writes (before, a backtrace or the raw filesystem_error).
+TEST_F(CliTest, ReadOnlyOutputIsOneClearLine) {
+  ASSERT_EQ(run(synthetic_train("run")).code, 0);
+  const auto ro = dir / "ro";
+  fs::create_directories(ro);
+  const std::string mount = "mount -t tmpfs -o ro,size=64k tmpfs " + ro.string() + " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << mount;
+  struct Unmount {
+    std::string path;
+    ~Unmount() { std::system(("umount " + path + " 2>/dev/null").c_str()); }
+  } unmount{ro.string()};
+  expect_clean_failure(run(synthetic_train((ro / "run").string())), "Read-only file system");
+  expect_clean_failure(run("export " + (dir / "run").string() + " --out " + (ro / "m.was").string()),
+                       "cannot write inference file '" + (ro / "m.was").string() + "': Read-only file system");
+  expect_clean_failure(run("report " + (dir / "run").string() + " --out " + (ro / "report").string()),
+                       "cannot create directories '" + (ro / "report").string() + "': Read-only file system");
+}
