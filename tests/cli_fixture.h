@@ -24,6 +24,26 @@ struct Result {
   std::string out, err;
 };
 
+/// A small tmpfs mounted at `at` (created) for the test's lifetime, for full
+/// and read-only disks; `ok` is false, with the reason, where it cannot be
+/// mounted (mounting needs root, as CI has).
+struct ScopedTmpfs {
+  fs::path at;
+  bool ok = false;
+  std::string why_not;
+  ScopedTmpfs(const fs::path& path, const std::string& options) : at(path) {
+    fs::create_directories(at);
+    const std::string mount = "mount -t tmpfs -o " + options + " tmpfs " + at.string() + " 2>/dev/null";
+    ok = std::system(mount.c_str()) == 0;
+    if (!ok) why_not = "cannot mount a tmpfs here (needs root): " + mount;
+  }
+  ~ScopedTmpfs() {
+    if (ok) std::system(("umount " + at.string() + " 2>/dev/null").c_str());
+  }
+  ScopedTmpfs(const ScopedTmpfs&) = delete;
+  ScopedTmpfs& operator=(const ScopedTmpfs&) = delete;
+};
+
 /// Runs the real tool in a fresh scratch directory per test.
 struct CliTest : ::testing::Test {
   fs::path dir;

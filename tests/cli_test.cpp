@@ -10,6 +10,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using was::testing::CliTest;
+using was::testing::ScopedTmpfs;
 
 TEST_F(CliTest, TrainEvalInfoEndToEnd) {
   const auto r = run(synthetic_train("run", "--was CT"));
@@ -326,14 +327,9 @@ TEST_F(CliTest, KillBetweenCheckpointAndMetricsLosesNoLine) {
 // Needs a small tmpfs (root, as CI is); skipped where it cannot be mounted.
 TEST_F(CliTest, FullDiskFailsCleanlyAndResumes) {
   const auto disk = dir / "disk";
-  fs::create_directories(disk);
   // One small_cnn checkpoint (about 0.8 MB) fits; a second beside it does not.
-  const std::string mount = "mount -t tmpfs -o size=1100k tmpfs " + disk.string() + " 2>/dev/null";
-  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << mount;
-  struct Unmount {
-    std::string path;
-    ~Unmount() { std::system(("umount " + path + " 2>/dev/null").c_str()); }
-  } unmount{disk.string()};
+  const ScopedTmpfs mounted(disk, "size=1100k");
+  if (!mounted.ok) GTEST_SKIP() << mounted.why_not;
 
   const auto run_dir = disk / "run";
   const auto r =
@@ -384,13 +380,8 @@ TEST_F(CliTest, NonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint) {
 TEST_F(CliTest, ReadOnlyOutputIsOneClearLine) {
   ASSERT_EQ(run(synthetic_train("run")).code, 0);
   const auto ro = dir / "ro";
-  fs::create_directories(ro);
-  const std::string mount = "mount -t tmpfs -o ro,size=64k tmpfs " + ro.string() + " 2>/dev/null";
-  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << mount;
-  struct Unmount {
-    std::string path;
-    ~Unmount() { std::system(("umount " + path + " 2>/dev/null").c_str()); }
-  } unmount{ro.string()};
+  const ScopedTmpfs mounted(ro, "ro,size=64k");
+  if (!mounted.ok) GTEST_SKIP() << mounted.why_not;
   expect_clean_failure(run(synthetic_train((ro / "run").string())), "Read-only file system");
   expect_clean_failure(run("export " + (dir / "run").string() + " --out " + (ro / "m.was").string()),
                        "cannot write inference file '" + (ro / "m.was").string() + "': Read-only file system");

@@ -9,21 +9,14 @@
 #include "groups.h"
 #include "was/core/atomic_file.h"
 #include "was/core/error.h"
+#include "was/core/json_file.h"
 #include "was/io/checkpoint.h"
 
 namespace was::report {
 namespace fs = std::filesystem;
 namespace {
 
-Json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read '" + path.string() + "'");
-  try {
-    return Json::parse(in);
-  } catch (const Json::parse_error& e) {
-    throw Error("'" + path.string() + "' is not valid JSON: " + e.what(), "rerun the command that wrote it");
-  }
-}
+Json read_json(const fs::path& path) { return read_json_file(path.string(), "run file"); }
 
 std::vector<EpochRecord> read_epochs(const fs::path& path) {
   std::map<int64_t, EpochRecord> by_epoch;
