@@ -4,7 +4,9 @@
 # their checkpoints) and, as each cell finishes, copies its results (JSON and
 # metrics, never checkpoints) to docs/results/NAME/cells/ and commits them, so
 # that nothing finished is lost if the machine goes away. `was report
-# docs/results/NAME` reads those copies as it reads the grid.
+# docs/results/NAME` reads those copies as it reads the grid. On a machine
+# whose grid lacks cells that are already committed (a new machine), only the
+# cells not committed yet run (`was experiment --only`).
 #
 #   scripts/study_does_was_help.sh CONFIG CIFAR10_DIR [BUDGET=cpu] [OUT=runs/NAME-BUDGET]
 #   WAS=build/was the binary; JOBS=1 processes share the grid (each takes the
@@ -45,9 +47,26 @@ collect() {  # copy every finished cell's small files; commit what is new
   fi
 }
 
+# The cells to run: all of them, less those committed but absent from this grid.
+ONLY=()
+left_out=0
+for cell in $("$WAS" experiment "$CONFIG" --budget "$BUDGET" --data-dir cifar10="$DATA" --out "$OUT" --dry-run); do
+  if [ -f "$DEST/$cell/eval.json" ] && [ ! -f "$OUT/cells/$cell/eval.json" ]; then
+    left_out=$((left_out + 1))
+  else
+    ONLY+=(--only "$cell")
+  fi
+done
+if [ "$left_out" -gt 0 ]; then
+  echo "$left_out cells are committed in $DEST already; running the $(( ${#ONLY[@]} / 2 )) others: ${ONLY[*]//--only/}"
+  [ ${#ONLY[@]} -gt 0 ] || { echo "every cell is committed: nothing to run (was report docs/results/$NAME)"; exit 0; }
+else
+  ONLY=()
+fi
+
 run_grid() {  # $1: the log's suffix
   "$WAS" experiment "$CONFIG" --budget "$BUDGET" --data-dir cifar10="$DATA" --out "$OUT" --threads "$THREADS" \
-    > "$OUT/experiment$1.log" 2>&1
+    "${ONLY[@]}" > "$OUT/experiment$1.log" 2>&1
 }
 pids=()
 for job in $(seq 1 "$JOBS"); do

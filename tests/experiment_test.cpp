@@ -229,6 +229,29 @@ TEST_F(ExperimentTest, OutputThatIsAFileAndUnknownBudgetsAreRefused) {
   EXPECT_FALSE(fs::exists(dir / "g"));
 }
 
+// --only runs the named cells and nothing else (a study resumed on a machine
+// that holds only some of its cells), and writes no summary of a partial grid.
+TEST_F(ExperimentTest, OnlyRunsTheMatchingCells) {
+  const auto config = write_config("grid.json", tiny_grid(1));
+  const auto out = dir / "grid";
+  const auto listed = run("experiment " + config.string() + " --out " + out.string() + " --only '*-CT-?0' --dry-run");
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "synthetic-small_cnn-CT-s0\n");
+  const auto r = run("experiment " + config.string() + " --out " + out.string() + " --only '*-CT-?0' --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out / "cells" / "synthetic-small_cnn-CT-s0" / "eval.json"));
+  EXPECT_FALSE(fs::exists(out / "cells" / "synthetic-small_cnn-baseline-s0"));
+  EXPECT_FALSE(fs::exists(out / "summary.json"));
+  EXPECT_NE(r.err.find("1 cells were left out by --only"), std::string::npos) << r.err;
+  expect_clean_failure(run("experiment " + config.string() + " --out " + out.string() + " --only '*-CTR-s0'"),
+                       "--only '*-CTR-s0' matches no cell of experiment tiny");
+  // Without the filter the grid completes what is left and writes its summary.
+  const auto rest = run("experiment " + config.string() + " --out " + out.string() + " --threads 1");
+  ASSERT_EQ(rest.code, 0) << rest.err;
+  EXPECT_NE(rest.err.find("CT-s0: already done"), std::string::npos) << rest.err;
+  EXPECT_EQ(read(out / "summary.json").size(), 2u);
+}
+
 // An unfinished run is judged as unfinished, and a check that could not be
 // made (the training data unreadable) is never called consistent.
 TEST_F(ExperimentTest, CheckSaysWhatItCouldNotCheck) {

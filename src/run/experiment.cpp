@@ -152,6 +152,52 @@ std::vector<Cell> cells_of(const Experiment& e) {
 
 namespace {
 
+// Shell-style '*' and '?' over the whole name (iterative, with one backtrack point).
+bool wildcard_match(const std::string& pattern, const std::string& text) {
+  size_t p = 0, t = 0, star = std::string::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+}  // namespace
+
+std::vector<Cell> select_cells(const Experiment& e, const std::vector<std::string>& patterns) {
+  const auto cells = cells_of(e);
+  if (patterns.empty()) return cells;
+  std::vector<Cell> chosen;
+  for (const auto& pattern : patterns) {
+    const bool any =
+        std::any_of(cells.begin(), cells.end(), [&](const Cell& c) { return wildcard_match(pattern, c.name()); });
+    if (!any) {
+      std::string names;
+      for (const auto& c : cells) names += (names.empty() ? "" : ", ") + c.name();
+      throw Error("--only '" + pattern + "' matches no cell of experiment " + e.name,
+                  "the cells are: " + names + " ('*' matches any run of characters)");
+    }
+  }
+  for (const auto& c : cells)
+    if (std::any_of(patterns.begin(), patterns.end(),
+                    [&](const std::string& p) { return wildcard_match(p, c.name()); }))
+      chosen.push_back(c);
+  return chosen;
+}
+
+namespace {
+
 // A grid this large is a typo (a seed range pasted twice), not a study.
 constexpr size_t kMaxCells = 10000;
 
@@ -421,7 +467,8 @@ GridOutcome run_grid(const Experiment& e, GridOptions a) {
   };
   if (a.out.empty()) a.out = default_grid_directory(e);
   check_grid(e, a.out);
-  const auto cells = cells_of(e);
+  const auto cells = select_cells(e, a.only);
+  const size_t left_out = cells_of(e).size() - cells.size();
   const fs::path out(a.out);
   const auto manifest = out / "experiment.json";
   say(grid_headline(e, a.out));
@@ -531,7 +578,12 @@ GridOutcome run_grid(const Experiment& e, GridOptions a) {
         std::to_string(i + 1) + "/" + std::to_string(cells.size()) + " cells done, elapsed " +
         duration(std::chrono::duration<double>(Clock::now() - grid_start).count()) + eta);
   }
-  GridOutcome outcome{a.out, summary, skipped};
+  GridOutcome outcome{a.out, summary, skipped, left_out};
+  if (left_out > 0) {
+    say(std::to_string(left_out) +
+        " cells were left out by --only; the grid summary is written by a run over every cell");
+    return outcome;
+  }
   if (skipped > 0) {
     say(std::to_string(skipped) +
         " cells were running in other processes; the grid summary is written by the run that finds every cell "

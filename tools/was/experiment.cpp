@@ -20,6 +20,7 @@ namespace {
 struct ExperimentArgs {
   std::string config, out, budget;
   std::vector<std::string> data_dirs;  // NAME=PATH
+  std::vector<std::string> only;       // cell-name patterns
   bool dry_run = false;
   RuntimeOptions runtime;
 };
@@ -37,17 +38,18 @@ void run_experiment(ExperimentArgs& a) {
   if (a.dry_run) {
     check_grid(e, a.out);
     std::fprintf(stderr, "%s\n", grid_headline(e, a.out).c_str());
-    for (const auto& c : cells_of(e)) std::printf("%s\n", c.name().c_str());
+    for (const auto& c : select_cells(e, a.only)) std::printf("%s\n", c.name().c_str());
     return;
   }
   GridOptions options;
   options.out = a.out;
+  options.only = a.only;
   options.device = a.runtime.apply();
   options.on_message = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   options.on_batch = progress_on_stderr();
   options.on_cell_trained = [](const std::string& dir, const RunRecord& state) { print_results(state, dir); };
   const GridOutcome outcome = run_grid(e, options);
-  if (outcome.skipped > 0) return;
+  if (outcome.skipped > 0 || outcome.left_out > 0) return;
   print_evaluations(outcome.summary);
   std::fprintf(stderr, "\ngrid finished: %s/summary.json; a report with plots: was report %s\n", a.out.c_str(),
                a.out.c_str());
@@ -65,6 +67,9 @@ void add_experiment_command(CLI::App& app) {
   cmd->add_option("--budget", args->budget,
                   "a budget named in the file (e.g. cpu), or a factor in (0, 1] that scales the epochs");
   cmd->add_option("--data-dir", args->data_dirs, "where a dataset lives, NAME=PATH (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--only", args->only,
+                  "run only the cells whose names match (repeatable; '*' and '?' wildcards), e.g. '*-CT-s2'")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_flag("--dry-run", args->dry_run, "validate the file and list the cells without running them");
   args->runtime.add_to(*cmd);

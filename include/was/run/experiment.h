@@ -59,10 +59,17 @@ struct Cell {
   std::string name() const;  ///< "cifar10-vgg16-C-s0", its directory under cells/
 };
 std::vector<Cell> cells_of(const Experiment& experiment);
+/// The cells whose names match one of `patterns` ('*' any run of characters,
+/// '?' one), in grid order; all cells when `patterns` is empty. Throws
+/// was::Error for a pattern that matches no cell, naming the cells there are.
+std::vector<Cell> select_cells(const Experiment& experiment, const std::vector<std::string>& patterns);
 
 /// Where a grid runs and how it reports.
 struct GridOptions {
   std::string out;  ///< the grid directory ("" : default_grid_directory)
+  /// Only the cells matching these patterns (select_cells); the others are
+  /// left untouched and summary.json is not written. Empty: every cell.
+  std::vector<std::string> only;
   torch::Device device = torch::kCPU;
   std::function<void(const std::string&)> on_message;  ///< one line per cell step, and the training lines
   std::function<void(const std::string& cell_dir, const RunRecord& state)> on_cell_trained;  ///< after each training
@@ -78,7 +85,8 @@ std::string grid_headline(const Experiment& experiment, const std::string& out);
 struct GridOutcome {
   std::string out;                                   ///< the grid directory used
   nlohmann::json summary = nlohmann::json::array();  ///< every cell's evaluate_run() result, in grid order
-  size_t skipped = 0;  ///< cells another process was running (then summary.json is not written)
+  size_t skipped = 0;   ///< cells another process was running (then summary.json is not written)
+  size_t left_out = 0;  ///< cells GridOptions::only left out (then summary.json is not written)
 };
 
 /// runs/NAME, or runs/NAME-BUDGET.
