@@ -14,6 +14,8 @@
 
 #include "cli_fixture.h"
 #include "free_port.h"
+#include "was/core/error.h"
+#include "was/distributed/network_address.h"
 #include "was/io/checkpoint.h"
 
 namespace {
@@ -144,6 +146,190 @@ TEST_F(DistributedTest, BadConfigurationsFailFast) {
       "no rendezvous");
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 20.0);
   EXPECT_FALSE(fs::exists(dir / "bad" / "last.pt"));
+}
+
+}  // namespace
+
+namespace {
+
+/// Two "hosts": network namespaces joined by a veth pair, made by the test
+/// and removed after it (as root, as CI is). Nothing else joins them, so the
+/// traffic stays between the two.
+struct TwoHostsTest : DistributedTest {
+  std::string ns_a, ns_b, veth_a, veth_b, addr_a, addr_b;
+  bool made = false;
+
+  void SetUp() override {
+    DistributedTest::SetUp();
+    if (::geteuid() != 0) GTEST_SKIP() << "making network namespaces needs root (CI runs as root)";
+    if (std::system("command -v ip >/dev/null 2>&1") != 0) GTEST_SKIP() << "no 'ip' command (iproute2)";
+    const std::string id = std::to_string(::getpid() % 1000000);
+    const std::string subnet = "10.77." + std::to_string(20 + ::getpid() % 200) + ".";
+    ns_a = "was-a" + id, ns_b = "was-b" + id, veth_a = "wva" + id, veth_b = "wvb" + id;
+    addr_a = subnet + "1", addr_b = subnet + "2";
+    const std::string setup =
+        "ip netns add " + ns_a + " && ip netns add " + ns_b + " && ip link add " + veth_a + " type veth peer name " +
+        veth_b + " && ip link set " + veth_a + " netns " + ns_a + " && ip link set " + veth_b + " netns " + ns_b +
+        " && ip -n " + ns_a + " addr add " + addr_a + "/24 dev " + veth_a + " && ip -n " + ns_b + " addr add " +
+        addr_b + "/24 dev " + veth_b + " && ip -n " + ns_a + " link set " + veth_a + " up && ip -n " + ns_b +
+        " link set " + veth_b + " up && ip -n " + ns_a + " link set lo up && ip -n " + ns_b + " link set lo up";
+    made = std::system((setup + " 2>" + (dir / "netns.err").string()).c_str()) == 0;
+    if (!made) {
+      remove_namespaces();
+      GTEST_SKIP() << "cannot make network namespaces here: " << slurp(dir / "netns.err");
+    }
+  }
+  void TearDown() override {
+    remove_namespaces();
+    DistributedTest::TearDown();
+  }
+  void remove_namespaces() {
+    if (!ns_a.empty())
+      std::system(("ip netns del " + ns_a + " 2>/dev/null; ip netns del " + ns_b + " 2>/dev/null").c_str());
+  }
+
+  /// One rank in namespace `ns`, rank 0's host as the master; `env` goes before the command.
+  pid_t spawn_in(const std::string& ns, const std::string& args, int rank, int port, const std::string& name,
+                 const std::string& env = "") {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const std::string cmd = (env.empty() ? "" : "env " + env) + " ip netns exec " + ns + " " + WAS_CLI_PATH + " " +
+                              args + " --rank " + std::to_string(rank) + " --world-size 2 --master-addr " + addr_a +
+                              " --master-port " + std::to_string(port) + " >" + (dir / (name + ".out")).string() +
+                              " 2>" + (dir / (name + ".err")).string();
+      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    return pid;
+  }
+
+  /// Starts both ranks, waits for the first checkpoint, runs `disrupt`, and
+  /// expects the ranks in `must_stop` to exit with an error within the timeout (plus slack).
+  void expect_stop_after(const std::string& run_dir, const std::function<void(pid_t, pid_t)>& disrupt,
+                         const std::vector<int>& must_stop) {
+    const int port = 29600 + ::getpid() % 300;
+    const std::string args = training("small_cnn", run_dir, 400) + " --checkpoint-every 1 --threads 1 --dist-timeout 5";
+    const pid_t r0 = spawn_in(ns_a, args, 0, port, run_dir + "-rank0");
+    const pid_t r1 = spawn_in(ns_b, args, 1, port, run_dir + "-rank1");
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (!fs::exists(dir / run_dir / "last.pt") && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(fs::exists(dir / run_dir / "last.pt")) << slurp(dir / (run_dir + "-rank0.err"));
+    disrupt(r0, r1);
+    const auto at = Clock::now();
+    const pid_t pids[2] = {r0, r1};
+    for (int rank : must_stop) {
+      const int code = wait_for(pids[rank], std::chrono::seconds(40));
+      if (code == -1) ::kill(pids[rank], SIGKILL);
+      EXPECT_NE(code, -1) << "rank " << rank << " hung";
+      EXPECT_NE(code, 0) << "rank " << rank;
+      EXPECT_NE(
+          slurp(dir / (run_dir + "-rank" + std::to_string(rank) + ".err")).find("error: rank " + std::to_string(rank)),
+          std::string::npos);
+    }
+    EXPECT_LT(std::chrono::duration<double>(Clock::now() - at).count(), 5.0 + 15.0);
+    for (pid_t p : pids) {
+      ::kill(p, SIGKILL);
+      wait_for(p, std::chrono::seconds(5));
+    }
+    EXPECT_EQ(run("check " + (dir / run_dir).string() + " --threads 1").code, 0) << "the checkpoint is damaged";
+  }
+};
+
+TEST_F(TwoHostsTest, TwoHostsMatchOneProcessOnTheSameGlobalBatches) {
+  const auto one = run(training("small_cnn_plain", "one") + " --threads 1");
+  ASSERT_EQ(one.code, 0) << one.err;
+  const int port = 29600 + ::getpid() % 300;
+  // Rank 0 finds its address by the route to the master; rank 1 is told its interface as PyTorch users do.
+  const std::string args = training("small_cnn_plain", "two") + " --threads 1 --dist-timeout 30";
+  const pid_t r0 = spawn_in(ns_a, args, 0, port, "rank0");
+  const pid_t r1 = spawn_in(ns_b, training("small_cnn_plain", "rank1-own-dir") + " --threads 1 --dist-timeout 30", 1,
+                            port, "rank1", "GLOO_SOCKET_IFNAME=" + veth_b);
+  const int c0 = wait_for(r0, std::chrono::seconds(120)), c1 = wait_for(r1, std::chrono::seconds(10));
+  const auto err0 = slurp(dir / "rank0.err"), err1 = slurp(dir / "rank1.err");
+  ASSERT_EQ(c0, 0) << err0;
+  ASSERT_EQ(c1, 0) << err1;
+  EXPECT_NE(err0.find("rank 0/2: connected at " + addr_a + " (the route to the master)"), std::string::npos) << err0;
+  EXPECT_NE(err1.find("rank 1/2: connected at " + addr_b + " (interface " + veth_b + ")"), std::string::npos) << err1;
+  EXPECT_EQ(digests(err0 + err1).size(), 1u) << err0 << err1;
+  EXPECT_FALSE(fs::exists(dir / "rank1-own-dir")) << "only rank 0 writes; the other hosts need no run directory";
+  auto a = was::load_checkpoint((dir / "one" / "last.pt").string());
+  auto b = was::load_checkpoint((dir / "two" / "last.pt").string());
+  auto pb = b.network->module().named_parameters();
+  for (const auto& item : a.network->module().named_parameters())
+    EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 1e-4, 1e-5)) << item.key();
+  EXPECT_EQ(a.state.step, b.state.step);
+}
+
+TEST_F(TwoHostsTest, ALoopbackAddressForAnotherHostIsRefusedAndNamed) {
+  const int port = 29600 + ::getpid() % 300;
+  const std::string args = training("small_cnn", "lo", 1) + " --threads 1 --dist-timeout 4";
+  const auto start = Clock::now();
+  const pid_t r0 = spawn_in(ns_a, args, 0, port, "rank0");
+  const pid_t r1 = spawn_in(ns_b, args + " --dist-iface lo", 1, port, "rank1");
+  EXPECT_EQ(wait_for(r1, std::chrono::seconds(20)), 1);
+  const auto err1 = slurp(dir / "rank1.err");
+  EXPECT_NE(err1.find("rank 1/2: would give the other ranks the loopback address 127.0.0.1"), std::string::npos)
+      << err1;
+  EXPECT_NE(err1.find("--dist-iface IFACE or GLOO_SOCKET_IFNAME=IFACE (here: "), std::string::npos) << err1;
+  EXPECT_NE(err1.find(veth_b + " (" + addr_b + ")"), std::string::npos) << err1;
+  // Rank 0 gives up within the timeout, naming the rank it waited for.
+  EXPECT_EQ(wait_for(r0, std::chrono::seconds(30)), 1);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 4.0 + 15.0);
+  const auto err0 = slurp(dir / "rank0.err");
+  EXPECT_NE(err0.find("rank 0/2: rank 1 did not reach the rendezvous at " + addr_a), std::string::npos) << err0;
+  EXPECT_FALSE(fs::exists(dir / "lo" / "last.pt"));
+  // An interface this host does not have is named with those it has.
+  expect_clean_failure(run("train --dataset synthetic --model small_cnn --epochs 1 --world-size 2 --rank 1 "
+                           "--master-addr 127.0.0.1 --dist-iface no-such0 --out " +
+                           (dir / "x").string()),
+                       "network interface 'no-such0' does not exist here");
+}
+
+TEST_F(TwoHostsTest, AKilledRankStopsTheOtherHostWithTheCheckpointIntact) {
+  expect_stop_after("killed", [](pid_t, pid_t r1) { ::kill(r1, SIGKILL); }, {0});
+}
+
+TEST_F(TwoHostsTest, ALinkDownMidTrainingStopsBothAndTheRunResumes) {
+  expect_stop_after(
+      "cut", [&](pid_t, pid_t) { std::system(("ip -n " + ns_b + " link set " + veth_b + " down").c_str()); }, {0, 1});
+  ASSERT_EQ(std::system(("ip -n " + ns_b + " link set " + veth_b + " up").c_str()), 0);
+  // Both hosts resume the run from its checkpoint and finish it.
+  const auto before = was::load_checkpoint((dir / "cut" / "last.pt").string()).state.epoch;
+  const int port = 29600 + ::getpid() % 300 + 1;
+  const std::string resume = "train --resume " + (dir / "cut").string() + " --epochs " + std::to_string(before + 2) +
+                             " --threads 1 --no-progress --dist-timeout 20";
+  const pid_t r0 = spawn_in(ns_a, resume, 0, port, "resume0");
+  const pid_t r1 = spawn_in(ns_b, resume, 1, port, "resume1");
+  EXPECT_EQ(wait_for(r0, std::chrono::seconds(60)), 0) << slurp(dir / "resume0.err");
+  EXPECT_EQ(wait_for(r1, std::chrono::seconds(10)), 0) << slurp(dir / "resume1.err");
+  EXPECT_EQ(was::load_checkpoint((dir / "cut" / "last.pt").string()).state.epoch, before + 2);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(NetworkAddress, InterfacesLoopbackAndRoutes) {
+  using namespace was::distributed;
+  EXPECT_EQ(split_interfaces("eth0, eth1,,"), (std::vector<std::string>{"eth0", "eth1"}));
+  EXPECT_TRUE(split_interfaces("").empty());
+  for (const char* lo : {"127.0.0.1", "127.0.1.1", "::1", "::ffff:127.0.0.1"})
+    EXPECT_TRUE(is_loopback_address(lo)) << lo;
+  for (const char* other : {"10.77.0.1", "192.168.1.2", "::ffff:10.0.0.1", "fe80::1", "not-an-address"})
+    EXPECT_FALSE(is_loopback_address(other)) << other;
+  // The route to a local master leaves through loopback; lo always has 127.0.0.1.
+  EXPECT_EQ(address_towards("127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(interface_address("lo"), "127.0.0.1");
+  EXPECT_NE(describe_interfaces().find("lo (127.0.0.1"), std::string::npos) << describe_interfaces();
+  try {
+    interface_address("no-such0");
+    ADD_FAILURE() << "an unknown interface was accepted";
+  } catch (const was::Error& e) {
+    EXPECT_NE(std::string(e.hint()).find("lo (127.0.0.1"), std::string::npos) << e.hint();
+  }
+  EXPECT_THROW(resolve_host("no-such-host.invalid"), was::Error);
+  EXPECT_NE(network_identity(), "");
 }
 
 }  // namespace

@@ -9,11 +9,15 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <map>
+#include <thread>
 
 #include "was/core/error.h"
+#include "was/distributed/network_address.h"
 
 namespace was::distributed {
 namespace {
@@ -38,7 +42,12 @@ std::map<c10::ScalarType, std::vector<torch::Tensor>> by_dtype(const std::vector
 
 }  // namespace
 
-void Rendezvous::read_environment(bool rank_given, bool world_given, bool addr_given, bool port_given) {
+void Rendezvous::read_environment(bool rank_given, bool world_given, bool addr_given, bool port_given,
+                                  bool interfaces_given) {
+  if (!interfaces_given) {
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    if (ifname != nullptr) interfaces = split_interfaces(ifname);
+  }
   if (!rank_given) rank = env_integer("RANK", rank);
   if (!world_given) world_size = env_integer("WORLD_SIZE", world_size);
   if (!addr_given) {
@@ -66,39 +75,208 @@ struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
 };
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+std::string text_of(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
+std::string rank_key(const char* what, int64_t rank) { return std::string("was/") + what + "/" + std::to_string(rank); }
+
+std::chrono::milliseconds left_until(Clock::time_point deadline) {
+  return std::max(std::chrono::milliseconds(1),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+}
+
+/// What a rank publishes before the Gloo connections: where it can be reached and on which host.
+struct Peer {
+  std::string identity, address;
+  static Peer parse(const std::string& text) {
+    const auto space = text.find(' ');
+    return {text.substr(0, space), space == std::string::npos ? "" : text.substr(space + 1)};
+  }
+  std::string to_string() const { return identity + " " + address; }
+};
+
+c10::intrusive_ptr<c10d::TCPStore> open_store(const Rendezvous& r, bool server) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(r.master_port);
+  options.isServer = server;
+  options.numWorkers = static_cast<size_t>(r.world_size);
+  options.waitWorkers = false;  // each rank waits for the others itself, to name the one missing
+  options.timeout = std::chrono::seconds(r.timeout_s);
+  return c10::make_intrusive<c10d::TCPStore>(r.master_addr, options);
+}
+
+}  // namespace
+
 ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::make_unique<Impl>()) {
   r.validate();
+  const auto deadline = Clock::now() + std::chrono::seconds(r.timeout_s);
   const std::string where = r.master_addr + ":" + std::to_string(r.master_port);
   const std::string me = "rank " + std::to_string(r.rank) + "/" + std::to_string(r.world_size);
+  const std::string timeout = std::to_string(r.timeout_s) + " s";
+
+  // 1. The address the others reach this rank at: never the hostname's, which
+  // is loopback on most Debian hosts and containers.
+  std::vector<std::string> master_addresses;
   try {
-    c10d::TCPStoreOptions options;
-    options.port = static_cast<uint16_t>(r.master_port);
-    options.isServer = r.rank == 0;
-    options.numWorkers = static_cast<size_t>(r.world_size);
-    options.waitWorkers = true;
-    options.timeout = std::chrono::seconds(r.timeout_s);
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(r.master_addr, options);
+    master_addresses = resolve_host(r.master_addr);
+    if (r.interfaces.empty()) {
+      address_ = address_towards(r.master_addr);
+      address_source_ = "the route to the master";
+    } else {
+      for (const auto& iface : r.interfaces) interface_address(iface);  // each must exist
+      address_ = interface_address(r.interfaces.front());
+      address_source_ = "interface " + r.interfaces.front();
+    }
+  } catch (const Error& e) {
+    throw Error(me + ": " + e.what(), e.hint());
+  }
+  const bool master_on_loopback = is_loopback_address(master_addresses.front());
+  const std::string fix =
+      "name the interface that reaches the other hosts: --dist-iface IFACE or "
+      "GLOO_SOCKET_IFNAME=IFACE (here: " +
+      describe_interfaces() + ")";
+  if (is_loopback_address(address_) && !master_on_loopback)
+    throw Error(me + ": would give the other ranks the loopback address " + address_ + " (from " + address_source_ +
+                    "), which they cannot reach: the master " + r.master_addr + " is on another host",
+                fix);
+
+  // 2. The rendezvous: every rank publishes where it is and waits for the others by name.
+  try {
+    impl_->store = open_store(r, r.rank == 0);
   } catch (const std::exception& e) {
     const std::string what = e.what();
     if (r.rank == 0 && what.find("ddress already in use") != std::string::npos)
       throw Error(me + ": port " + std::to_string(r.master_port) + " on " + r.master_addr + " is already in use",
                   "choose another --master-port (or MASTER_PORT)");
-    throw Error(me + ": no rendezvous at " + where + " within " + std::to_string(r.timeout_s) + " s",
+    throw Error(me + ": no rendezvous at " + where + " within " + timeout,
                 r.rank == 0 ? "every rank must start and reach --master-addr:--master-port"
                             : "start rank 0 there, or check --master-addr and --master-port");
   }
+  auto& store = *impl_->store;
+  std::vector<Peer> peers(static_cast<size_t>(r.world_size));
   try {
-    auto options = c10d::ProcessGroupGloo::Options::create();
-    options->timeout = std::chrono::seconds(r.timeout_s);
-    // The interface that reaches the master; loopback when everyone is local.
-    options->devices.push_back(r.master_addr == "127.0.0.1" || r.master_addr == "localhost"
-                                   ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                   : c10d::ProcessGroupGloo::createDefaultDevice());
-    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(r.rank),
-                                                               static_cast<int>(r.world_size), options);
+    peers[r.rank] = {network_identity(), address_};
+    store.set(rank_key("peer", r.rank), bytes_of(peers[r.rank].to_string()));
   } catch (const std::exception& e) {
-    throw Error(me + ": could not connect to the other ranks through " + where + " (" + e.what() + ")");
+    throw Error(me + ": lost the rendezvous at " + where + " (" + e.what() + ")");
   }
+  for (int64_t k = 0; k < r.world_size; ++k) {
+    if (k == r.rank) continue;
+    try {
+      store.wait({rank_key("peer", k)}, left_until(deadline));
+      peers[k] = Peer::parse(text_of(store.get(rank_key("peer", k))));
+    } catch (const std::exception&) {
+      if (Clock::now() + std::chrono::milliseconds(500) < deadline)  // not a timeout: the store went away
+        throw Error(me + ": the rendezvous at " + where + " closed while this rank waited for rank " +
+                        std::to_string(k) + ": rank 0, which holds it, stopped",
+                    "read rank 0's error");
+      throw Error(
+          me + ": rank " + std::to_string(k) + " did not reach the rendezvous at " + where + " within " + timeout,
+          "start rank " + std::to_string(k) + " with --rank " + std::to_string(k) + " --world-size " +
+              std::to_string(r.world_size) + " --master-addr " + r.master_addr + " --master-port " +
+              std::to_string(r.master_port) + ", or read its error");
+    }
+  }
+  // A loopback address is only reachable from the same host (and network
+  // namespace): every rank sees the same list, so all refuse together.
+  for (int64_t k = 0; k < r.world_size; ++k) {
+    if (!is_loopback_address(peers[k].address)) continue;
+    for (int64_t j = 0; j < r.world_size; ++j)
+      if (peers[j].identity != peers[k].identity)
+        throw Error(me + ": rank " + std::to_string(k) + " gives the loopback address " + peers[k].address +
+                        ", which rank " + std::to_string(j) + " on another host cannot reach",
+                    "on rank " + std::to_string(k) + "'s host, " + fix.substr(0, fix.find(" (here")));
+  }
+
+  // 3. The Gloo connections, in a thread of their own: Gloo's connect can wait
+  // far past its timeout, and a peer's failure must stop this rank at once.
+  auto options = c10d::ProcessGroupGloo::Options::create();
+  options->timeout = std::chrono::seconds(r.timeout_s);
+  try {
+    if (r.interfaces.empty())
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(address_));
+    else
+      for (const auto& iface : r.interfaces)
+        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface));
+  } catch (const std::exception& e) {
+    throw Error(me + ": cannot listen on " + address_ + " (" + std::string(e.what()).substr(0, 200) + ")", fix);
+  }
+  struct Connecting {
+    std::promise<c10::intrusive_ptr<c10d::ProcessGroupGloo>> promise;
+    std::future<c10::intrusive_ptr<c10d::ProcessGroupGloo>> future = promise.get_future();
+  };
+  auto connecting = std::make_shared<Connecting>();
+  std::thread([connecting, store = impl_->store, options, rank = r.rank, size = r.world_size] {
+    try {
+      connecting->promise.set_value(
+          c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(size), options));
+    } catch (...) {
+      connecting->promise.set_exception(std::current_exception());
+    }
+  }).detach();  // left running only if it hangs past the deadline; the process is about to exit then
+  // A second connection to the store watches the others while the first is Gloo's.
+  c10::intrusive_ptr<c10d::TCPStore> watch;
+  try {
+    watch = open_store(r, false);
+  } catch (const std::exception& e) {
+    throw Error(me + ": lost the rendezvous at " + where + " (" + e.what() + ")");
+  }
+  const auto peer_name = [&](int64_t k) { return "rank " + std::to_string(k) + " (" + peers[k].address + ")"; };
+  const auto store_closed = [&] {
+    return Error(me + ": the rendezvous at " + where +
+                     " closed while this rank connected: rank 0, which holds it, "
+                     "stopped",
+                 "read rank 0's error");
+  };
+  while (connecting->future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    try {
+      for (int64_t k = 0; k < r.world_size; ++k)
+        if (k != r.rank && watch->check({rank_key("failed", k)})) {
+          const std::string why = text_of(watch->get(rank_key("failed", k)));
+          watch->set(rank_key("saw-failure", r.rank), bytes_of("1"));  // rank 0 may stop now
+          throw Error(me + ": " + peer_name(k) + " could not connect: " + why, fix);
+        }
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception&) {
+      throw store_closed();
+    }
+    if (Clock::now() >= deadline) {
+      std::string missing;
+      try {
+        for (int64_t k = 0; k < r.world_size; ++k)
+          if (k != r.rank && !watch->check({rank_key("connected", k)}))
+            missing += (missing.empty() ? "" : ", ") + peer_name(k);
+      } catch (const std::exception&) {
+        throw store_closed();
+      }
+      throw Error(me + " at " + address_ + ": no connection with " + (missing.empty() ? "the others" : missing) +
+                      " within " + timeout,
+                  "every rank's address must be reachable from every other rank; " + fix);
+    }
+  }
+  try {
+    impl_->group = connecting->future.get();
+  } catch (const std::exception& e) {
+    const std::string what = std::string(e.what()).substr(0, 300);
+    try {  // tell the others at once; rank 0 holds the store, so it waits (briefly) until they have read it
+      watch->set(rank_key("failed", r.rank), bytes_of(me + " at " + address_ + ": " + what));
+      if (r.rank == 0) {
+        std::vector<std::string> seen;
+        for (int64_t k = 1; k < r.world_size; ++k) seen.push_back(rank_key("saw-failure", k));
+        watch->wait(seen, std::min(left_until(deadline), std::chrono::milliseconds(3000)));
+      }
+    } catch (const std::exception&) {
+    }
+    std::string others;
+    for (int64_t k = 0; k < r.world_size; ++k)
+      if (k != r.rank) others += (others.empty() ? "" : ", ") + peer_name(k);
+    throw Error(me + ": could not connect from " + address_ + " to " + others + " (" + what + ")", fix);
+  }
+  watch->set(rank_key("connected", r.rank), bytes_of(address_));
 }
 
 ProcessGroup::~ProcessGroup() = default;

@@ -190,6 +190,9 @@ RunRecord train_run(TrainRequest& a) {
   if (a.rendezvous.distributed()) {
     group = std::make_unique<distributed::ProcessGroup>(a.rendezvous);
     trainer.set_process_group(group.get(), a.bucket_bytes);
+    if (a.on_message)  // every rank's: where the others reach it
+      a.on_message("rank " + std::to_string(group->rank()) + "/" + std::to_string(group->world_size()) +
+                   ": connected at " + group->address() + " (" + group->address_source() + ")");
   }
   const bool augment = a.options.augment.value_or(data::augments_by_default(a.dataset));
   say("training " + state.model.name + " on " + a.dataset + " (" + std::to_string(split.train.size()) +

@@ -11,6 +11,7 @@
 #include "train.h"
 #include "was/core/error.h"
 #include "was/distributed/local_launch.h"
+#include "was/distributed/network_address.h"
 #include "was/models/classifier.h"
 #include "was/run/training.h"
 
@@ -52,7 +53,8 @@ RunRecord run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags
   };
   TrainRequest r;
   r.rendezvous = a.rendezvous;
-  r.rendezvous.read_environment(given("--rank"), given("--world-size"), given("--master-addr"), given("--master-port"));
+  r.rendezvous.read_environment(given("--rank"), given("--world-size"), given("--master-addr"), given("--master-port"),
+                                given("--dist-iface"));
   r.device = a.runtime.apply();
   r.model = a.model;
   r.dataset = a.dataset;
@@ -215,6 +217,11 @@ void add_distributed_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& ar
       ->capture_default_str();
   cmd->add_option("--master-port", args->rendezvous.master_port, "data-parallel: rank 0's port (or MASTER_PORT)")
       ->capture_default_str();
+  cmd->add_option_function<std::string>(
+      "--dist-iface",
+      [args](const std::string& list) { args->rendezvous.interfaces = distributed::split_interfaces(list); },
+      "data-parallel: the network interface(s) the ranks reach each other through, comma-separated (or "
+      "GLOO_SOCKET_IFNAME; default: the one that routes to --master-addr)");
   cmd->add_option("--dist-timeout", args->rendezvous.timeout_s,
                   "data-parallel: seconds before a missing or silent rank stops the others")
       ->capture_default_str();

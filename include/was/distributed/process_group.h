@@ -21,11 +21,15 @@ struct Rendezvous {
   std::string master_addr = "127.0.0.1";
   int64_t master_port = 29500;
   int64_t timeout_s = 60;  ///< rendezvous and every collective give up after this
+  /// The interfaces Gloo uses (--dist-iface, GLOO_SOCKET_IFNAME); empty: the
+  /// one whose address routes to the master.
+  std::vector<std::string> interfaces;
 
   bool distributed() const { return world_size > 1; }
   /// Fields not given on the command line (`given`) from the environment
-  /// variables RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT.
-  void read_environment(bool rank_given, bool world_given, bool addr_given, bool port_given);
+  /// variables RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, GLOO_SOCKET_IFNAME.
+  void read_environment(bool rank_given, bool world_given, bool addr_given, bool port_given,
+                        bool interfaces_given = false);
   /// Throws was::Error naming the bad value.
   void validate() const;
 };
@@ -49,8 +53,9 @@ class PendingCollective {
 };
 
 /// One process's membership in the group. Every failure (a peer that died or
-/// hangs, a port in use, a master that does not answer) surfaces as a
-/// was::Error naming this rank, within the timeout.
+/// hangs, a port in use, a master that does not answer, a rank that would be
+/// reachable only on its own loopback) surfaces as a was::Error naming this
+/// rank and the one it waited for, within the timeout.
 class ProcessGroup {
  public:
   explicit ProcessGroup(const Rendezvous& rendezvous);
@@ -63,6 +68,10 @@ class ProcessGroup {
 
   int64_t rank() const { return rendezvous_.rank; }
   int64_t world_size() const { return rendezvous_.world_size; }
+  /// The address the other ranks reach this one at, and where it came from
+  /// ("interface eth0", "the route to the master").
+  const std::string& address() const { return address_; }
+  const std::string& address_source() const { return address_source_; }
 
   /// Sums the tensors in place across ranks, packed into one flat bucket
   /// (one all-reduce instead of one per tensor).
@@ -78,6 +87,7 @@ class ProcessGroup {
  private:
   struct Impl;
   Rendezvous rendezvous_;
+  std::string address_, address_source_;
   std::unique_ptr<Impl> impl_;
 };
 
