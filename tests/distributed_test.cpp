@@ -120,6 +120,23 @@ TEST_F(DistributedTest, ADeadRankStopsTheOthersWithinTheTimeout) {
   EXPECT_EQ(run("info " + (dir / "killed").string()).code, 0);
 }
 
+// A host with a stale copy of the run (or other flags) stops every rank at once, not in a hang.
+TEST_F(DistributedTest, RanksOfDifferentRunsRefuseTogether) {
+  const int port = free_port();
+  const pid_t r0 = spawn_rank(training("small_cnn", "mixed", 2) + " --threads 1 --dist-timeout 20", 0, 2, port, "r0");
+  const pid_t r1 = spawn_rank(training("small_cnn", "mixed-1", 3) + " --threads 1 --dist-timeout 20", 1, 2, port, "r1");
+  const auto start = Clock::now();
+  EXPECT_EQ(wait_for(r0, std::chrono::seconds(30)), 1);
+  EXPECT_EQ(wait_for(r1, std::chrono::seconds(10)), 1);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 15.0);
+  for (const char* name : {"r0.err", "r1.err"}) {
+    const auto err = slurp(dir / name);
+    EXPECT_NE(err.find("the ranks do not hold the same run"), std::string::npos) << err;
+    EXPECT_NE(err.find("rank 0: epoch 0, step 0, 512 images in batches of 64, 2 epochs"), std::string::npos) << err;
+  }
+  EXPECT_FALSE(fs::exists(dir / "mixed" / "last.pt"));
+}
+
 TEST_F(DistributedTest, BadConfigurationsFailFast) {
   const std::string train = training("small_cnn", "bad", 1) + " --threads 1";
   expect_clean_failure(run(train + " --world-size 0"), "--world-size");

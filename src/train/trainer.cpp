@@ -70,6 +70,26 @@ void Trainer::set_process_group(distributed::ProcessGroup* group, int64_t bucket
     throw Error("a batch of " + std::to_string(b) + " (or the last one, of " + std::to_string(n % b) +
                     ") cannot be shared by " + std::to_string(w) + " ranks",
                 "use a --batch-size of at least the world size, and a training set whose last batch is too");
+  // Every host must continue the same run: a stale copy of last.pt on one
+  // host would train other steps and hang the collectives.
+  const std::vector<int64_t> mine = {state_.epoch, state_.step, n, b, options_.epochs, int64_t(state_.seed)};
+  auto lead = torch::tensor(mine, torch::kInt64);
+  group_->broadcast({lead}, 0);
+  const bool differs = !torch::equal(lead, torch::tensor(mine, torch::kInt64));
+  auto differing = torch::tensor({int64_t(differs)}, torch::kInt64);
+  group_->allreduce_sum({differing});
+  if (differing.item<int64_t>() > 0) {
+    const auto describe = [](const torch::Tensor& v) {
+      return "epoch " + std::to_string(v[0].item<int64_t>()) + ", step " + std::to_string(v[1].item<int64_t>()) + ", " +
+             std::to_string(v[2].item<int64_t>()) + " images in batches of " + std::to_string(v[3].item<int64_t>()) +
+             ", " + std::to_string(v[4].item<int64_t>()) + " epochs, seed " + std::to_string(v[5].item<int64_t>());
+    };
+    throw Error("rank " + std::to_string(group_->rank()) + ": the ranks do not hold the same run (" +
+                    std::to_string(differing.item<int64_t>()) + " differ from rank 0; rank 0: " + describe(lead) +
+                    "; this rank: " + describe(torch::tensor(mine, torch::kInt64)) + ")",
+                "give every host the same data and checkpoint (a shared --out, or a copy of rank 0's last.pt) "
+                "and the same flags");
+  }
   // Identical starting points, whatever each rank initialised or loaded.
   std::vector<torch::Tensor> state;
   for (const auto& p : network_.module().parameters()) state.push_back(p);
