@@ -70,7 +70,7 @@ run_grid() {  # $1: the log's suffix
 }
 pids=()
 for job in $(seq 1 "$JOBS"); do
-  run_grid "-$job" &
+  run_grid "-$job-$$" &  # each driver its own logs: several may share a grid
   pids+=($!)
   sleep 5  # the first takes the first cell before the next looks
 done
