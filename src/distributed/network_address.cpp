@@ -135,12 +135,13 @@ std::string address_towards(const std::string& host) {
 
 std::string describe_interfaces() {
   std::vector<std::pair<std::string, std::string>> merged;  // one entry per interface, its addresses joined
-  for (const auto& [iface, address] : addressed_interfaces()) {
+  for (const auto& entry : addressed_interfaces()) {        // no structured binding: C++17 lambdas cannot capture one
+    const std::string& iface = entry.first;
     auto it = std::find_if(merged.begin(), merged.end(), [&](const auto& m) { return m.first == iface; });
     if (it == merged.end())
-      merged.emplace_back(iface, address);
+      merged.push_back(entry);
     else
-      it->second += ", " + address;
+      it->second += ", " + entry.second;
   }
   std::string out;
   for (const auto& [iface, addresses] : merged) out += (out.empty() ? "" : ", ") + iface + " (" + addresses + ")";
