@@ -183,8 +183,9 @@ std::vector<Cell> select_cells(const Experiment& e, const std::vector<std::strin
     const bool any =
         std::any_of(cells.begin(), cells.end(), [&](const Cell& c) { return wildcard_match(pattern, c.name()); });
     if (!any) {
-      std::string names;
-      for (const auto& c : cells) names += (names.empty() ? "" : ", ") + c.name();
+      std::string names;  // the first few: a grid may have thousands
+      for (size_t i = 0; i < std::min<size_t>(cells.size(), 12); ++i) names += (i ? ", " : "") + cells[i].name();
+      if (cells.size() > 12) names += " and " + std::to_string(cells.size() - 12) + " more (--dry-run lists them)";
       throw Error("--only '" + pattern + "' matches no cell of experiment " + e.name,
                   "the cells are: " + names + " ('*' matches any run of characters)");
     }
