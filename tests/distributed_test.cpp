@@ -62,6 +62,18 @@ struct DistributedTest : CliTest {
     return out;
   }
 
+  /// Two runs' weights agree to float tolerance, after the same number of steps.
+  static void expect_same_weights(const fs::path& one, const fs::path& two) {
+    auto a = was::load_checkpoint((one / "last.pt").string());
+    auto b = was::load_checkpoint((two / "last.pt").string());
+    auto pb = b.network->module().named_parameters();
+    for (const auto& item : a.network->module().named_parameters())
+      EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 1e-4, 1e-5)) << item.key();
+    EXPECT_EQ(a.state.step, b.state.step);
+    // The WAS draws agree too: otherwise the averaged gradient would not match one process's.
+    EXPECT_EQ(a.state.policy, b.state.policy);
+  }
+
   std::string training(const std::string& model, const std::string& out, int epochs = 2) {
     return "train --dataset synthetic --model " + model + " --was CT --epochs " + std::to_string(epochs) +
            " --batch-size 64 --bn-batches 1 --no-progress --out " + (dir / out).string();
@@ -80,14 +92,7 @@ TEST_F(DistributedTest, TwoRanksMatchOneProcessOnTheSameGlobalBatches) {
   ASSERT_EQ(d.size(), 1u) << two.err;  // both ranks printed the same digest
   EXPECT_NE(two.err.find("rank 1/2: weights digest"), std::string::npos) << two.err;
 
-  auto a = was::load_checkpoint((dir / "one" / "last.pt").string());
-  auto b = was::load_checkpoint((dir / "two" / "last.pt").string());
-  auto pb = b.network->module().named_parameters();
-  for (const auto& item : a.network->module().named_parameters())
-    EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 1e-4, 1e-5)) << item.key();
-  EXPECT_EQ(a.state.step, b.state.step);
-  // The WAS draws agree too: otherwise the averaged gradient would not match one process's.
-  EXPECT_EQ(a.state.policy, b.state.policy);
+  expect_same_weights(dir / "one", dir / "two");
 }
 
 TEST_F(DistributedTest, BatchNormRanksStayIdentical) {
@@ -270,12 +275,7 @@ TEST_F(TwoHostsTest, TwoHostsMatchOneProcessOnTheSameGlobalBatches) {
   EXPECT_NE(err1.find("rank 1/2: connected at " + addr_b + " (interface " + veth_b + ")"), std::string::npos) << err1;
   EXPECT_EQ(digests(err0 + err1).size(), 1u) << err0 << err1;
   EXPECT_FALSE(fs::exists(dir / "rank1-own-dir")) << "only rank 0 writes; the other hosts need no run directory";
-  auto a = was::load_checkpoint((dir / "one" / "last.pt").string());
-  auto b = was::load_checkpoint((dir / "two" / "last.pt").string());
-  auto pb = b.network->module().named_parameters();
-  for (const auto& item : a.network->module().named_parameters())
-    EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 1e-4, 1e-5)) << item.key();
-  EXPECT_EQ(a.state.step, b.state.step);
+  expect_same_weights(dir / "one", dir / "two");
 }
 
 TEST_F(TwoHostsTest, ALoopbackAddressForAnotherHostIsRefusedAndNamed) {
