@@ -134,10 +134,15 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
     throw Error(me + ": " + e.what(), e.hint());
   }
   const bool master_on_loopback = is_loopback_address(master_addresses.front());
-  const std::string fix =
-      "name the interface that reaches the other hosts: --dist-iface IFACE or "
-      "GLOO_SOCKET_IFNAME=IFACE (here: " +
-      describe_interfaces() + ")";
+  const std::string name_interface =
+      "name the interface that reaches the other hosts: --dist-iface IFACE or GLOO_SOCKET_IFNAME=IFACE";
+  const std::string fix = name_interface + " (here: " + describe_interfaces() + ")";
+  // The store lives in rank 0: when it goes away before the deadline, rank 0 stopped.
+  const auto store_closed = [&](const std::string& while_doing) {
+    return Error(me + ": the rendezvous at " + where + " closed while this rank " + while_doing +
+                     ": rank 0, which holds it, stopped",
+                 "read rank 0's error");
+  };
   if (is_loopback_address(address_) && !master_on_loopback)
     throw Error(me + ": would give the other ranks the loopback address " + address_ + " (from " + address_source_ +
                     "), which they cannot reach: the master " + r.master_addr + " is on another host",
@@ -170,9 +175,7 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
       peers[k] = Peer::parse(text_of(store.get(rank_key("peer", k))));
     } catch (const std::exception&) {
       if (Clock::now() + std::chrono::milliseconds(500) < deadline)  // not a timeout: the store went away
-        throw Error(me + ": the rendezvous at " + where + " closed while this rank waited for rank " +
-                        std::to_string(k) + ": rank 0, which holds it, stopped",
-                    "read rank 0's error");
+        throw store_closed("waited for rank " + std::to_string(k));
       throw Error(
           me + ": rank " + std::to_string(k) + " did not reach the rendezvous at " + where + " within " + timeout,
           "start rank " + std::to_string(k) + " with --rank " + std::to_string(k) + " --world-size " +
@@ -188,7 +191,7 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
       if (peers[j].identity != peers[k].identity)
         throw Error(me + ": rank " + std::to_string(k) + " gives the loopback address " + peers[k].address +
                         ", which rank " + std::to_string(j) + " on another host cannot reach",
-                    "on rank " + std::to_string(k) + "'s host, " + fix.substr(0, fix.find(" (here")));
+                    "on rank " + std::to_string(k) + "'s host, " + name_interface);
   }
 
   // 3. The Gloo connections, in a thread of their own: Gloo's connect can wait
@@ -225,12 +228,6 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
     throw Error(me + ": lost the rendezvous at " + where + " (" + e.what() + ")");
   }
   const auto peer_name = [&](int64_t k) { return "rank " + std::to_string(k) + " (" + peers[k].address + ")"; };
-  const auto store_closed = [&] {
-    return Error(me + ": the rendezvous at " + where +
-                     " closed while this rank connected: rank 0, which holds it, "
-                     "stopped",
-                 "read rank 0's error");
-  };
   while (connecting->future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
     try {
       for (int64_t k = 0; k < r.world_size; ++k)
@@ -242,7 +239,7 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
     } catch (const Error&) {
       throw;
     } catch (const std::exception&) {
-      throw store_closed();
+      throw store_closed("connected");
     }
     if (Clock::now() >= deadline) {
       std::string missing;
@@ -251,7 +248,7 @@ ProcessGroup::ProcessGroup(const Rendezvous& r) : rendezvous_(r), impl_(std::mak
           if (k != r.rank && !watch->check({rank_key("connected", k)}))
             missing += (missing.empty() ? "" : ", ") + peer_name(k);
       } catch (const std::exception&) {
-        throw store_closed();
+        throw store_closed("connected");
       }
       throw Error(me + " at " + address_ + ": no connection with " + (missing.empty() ? "the others" : missing) +
                       " within " + timeout,
