@@ -23,6 +23,7 @@ WAS_PACKAGES=(
   libgloo-dev             # data-parallel training: the Gloo headers that c10d includes
   python3-pil python3-numpy  # the CIFAR-10 test runs ../shared/datasets/cifar10-jpeg/to_cifar_bin.py
   python3-torch python3-torchvision python3-pytest  # tests/python: the paper family against torchvision
+  pybind11-dev python3-dev  # the Python package (python/): `import was`
 )
 
 was_install_deps() {

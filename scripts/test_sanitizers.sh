@@ -13,7 +13,7 @@ SAN_BUILD="$WAS_ROOT/build-san"
 # -O1: sanitizer reports stay readable and the suite stays within CI's time.
 CC=clang CXX=clang++ cmake -S "$WAS_ROOT" -B "$SAN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only -DNDEBUG" -DWAS_SANITIZE=address,undefined -DWAS_FUZZ=ON \
-  -DWAS_BUILD_BENCH=OFF >/dev/null
+  -DWAS_BUILD_BENCH=OFF -DWAS_BUILD_PYTHON=OFF >/dev/null
 cmake --build "$SAN_BUILD" -j "$(nproc)"
 
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"

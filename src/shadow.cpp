@@ -56,6 +56,28 @@ ShadowLayer::ShadowLayer(std::string name, int64_t index, torch::nn::Conv2dImpl*
   }
 }
 
+ShadowLayer::ShadowLayer(std::string name, int64_t index, torch::Tensor plain_weight, torch::Tensor gain, Policy policy)
+    : name_(std::move(name)),
+      index_(index),
+      conv_(nullptr),
+      deferred_(nullptr),
+      plain_(std::move(plain_weight)),
+      gain_(std::move(gain)),
+      policy_(std::move(policy)) {
+  if (!plain_.defined() || plain_.dim() != 4)
+    throw Error("layer '" + name_ + "': a convolution weight is [out, in/groups, kh, kw], not " +
+                (plain_.defined() ? c10::str(plain_.sizes()) : std::string("undefined")));
+  if (policy_.gain != gain_.defined())
+    throw Error("layer '" + name_ + "': " +
+                (policy_.gain ? std::string("the policy has a gain and none was given")
+                              : std::string("a gain was given to a policy without one")));
+}
+
+torch::nn::Conv2dImpl& ShadowLayer::conv() const {
+  if (conv_ == nullptr) throw Error("layer '" + name_ + "' was built from a tensor and has no LibTorch convolution");
+  return *conv_;
+}
+
 std::vector<TransformParams> ShadowLayer::draw(uint64_t seed, StreamDomain domain, uint64_t step) const {
   const int64_t kh = plain_.size(2), kw = plain_.size(3);
   CounterStream stream(seed, domain, static_cast<uint64_t>(index_), step);
@@ -103,6 +125,7 @@ torch::Tensor ShadowLayer::weight_for(const Mode& mode) const {
 }
 
 void ShadowLayer::train_with_draw(uint64_t run_seed, uint64_t step) const {
+  if (conv_ == nullptr) conv();  // throws: nothing to point at the draw
   if (deferred_ == nullptr) {
     conv_->weight = training_weight(run_seed, step);
     return;
@@ -112,6 +135,7 @@ void ShadowLayer::train_with_draw(uint64_t run_seed, uint64_t step) const {
 }
 
 void ShadowLayer::infer_with(torch::Tensor weight) const {
+  if (conv_ == nullptr) conv();  // throws
   if (deferred_ != nullptr) deferred_->defer_training_weight(nullptr);
   conv_->weight = std::move(weight);
 }
@@ -216,20 +240,25 @@ std::vector<torch::Tensor> ShadowWeights::active_weights() const {
 }
 
 Sparsity ShadowWeights::sparsity(const Mode& mode) const {
+  std::vector<torch::Tensor> transformed, plain;
+  for (const auto& layer : layers_) transformed.push_back(layer.weight_for(mode));
+  for (const auto* conv : plain_convs_) plain.push_back(conv->weight);
+  return sparsity_of(transformed, plain);
+}
+
+Sparsity sparsity_of(const std::vector<torch::Tensor>& transformed, const std::vector<torch::Tensor>& plain) {
   torch::NoGradGuard no_grad;
+  const auto zeros = [](const torch::Tensor& w) { return w.numel() - w.count_nonzero().item<int64_t>(); };
   Sparsity s;
-  for (const auto& layer : layers_) {
-    const auto w = layer.weight_for(mode);
-    const int64_t zeros = w.numel() - w.count_nonzero().item<int64_t>();
+  for (const auto& w : transformed) {
     s.transformed_weights += w.numel();
-    s.transformed_zeros += zeros;
+    s.transformed_zeros += zeros(w);
   }
   s.conv_weights = s.transformed_weights;
   s.conv_zeros = s.transformed_zeros;
-  for (const auto* conv : plain_convs_) {
-    const torch::Tensor& w = conv->weight;
+  for (const auto& w : plain) {
     s.conv_weights += w.numel();
-    s.conv_zeros += w.numel() - w.count_nonzero().item<int64_t>();
+    s.conv_zeros += zeros(w);
   }
   return s;
 }

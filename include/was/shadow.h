@@ -49,11 +49,17 @@ struct Mode {
 class ShadowLayer {
  public:
   ShadowLayer(std::string name, int64_t index, torch::nn::Conv2dImpl* conv, Policy policy);
+  /// A layer of a convolution outside LibTorch's module tree (a Python
+  /// torch.nn.Conv2d): W and, in the paper family, its gain are given; the
+  /// caller runs the convolution with training_weight / weight_for, and
+  /// train_with_draw / infer_with throw.
+  ShadowLayer(std::string name, int64_t index, torch::Tensor plain_weight, torch::Tensor gain, Policy policy);
 
   const std::string& name() const { return name_; }
   int64_t index() const { return index_; }
   const Policy& policy() const { return policy_; }
-  torch::nn::Conv2dImpl& conv() const { return *conv_; }
+  /// The convolution; throws was::Error for a layer built from a tensor.
+  torch::nn::Conv2dImpl& conv() const;
   /// W: the registered parameter, whatever the forward pass currently uses.
   const torch::Tensor& plain_weight() const { return plain_; }
   /// The paper family's learnable gain g (a 0-d parameter "shadow_gain" of
@@ -142,6 +148,10 @@ struct Sparsity {
   }
   double conv_rate() const { return conv_weights ? double(conv_zeros) / conv_weights : 0.0; }
 };
+
+/// The zeros of the weights transformed layers compute with, and of those
+/// and the convolutions left plain.
+Sparsity sparsity_of(const std::vector<torch::Tensor>& transformed, const std::vector<torch::Tensor>& plain);
 
 /// Applies WAS to an existing model: every torch::nn::Conv2d whose kernel is
 /// larger than 1x1 (grouped and depthwise included), except the excluded ones;

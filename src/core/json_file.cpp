@@ -39,7 +39,7 @@ std::pair<int, int64_t> json_nesting(const std::string& text, int max_depth) {
 nlohmann::json read_json_file(const std::string& path, const std::string& what, const JsonLimits& limits) {
   const std::string named = what + " '" + path + "'";
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(named + " does not exist", "check the path");
+  if (!fs::exists(path, ec)) throw NotFoundError(named + " does not exist", "check the path");
   if (fs::is_directory(path, ec)) throw Error(named + " is a directory, not a JSON file", "pass the file itself");
   const auto size = fs::file_size(path, ec);
   if (!ec && size > limits.max_bytes)

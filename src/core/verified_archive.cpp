@@ -199,7 +199,7 @@ torch::serialize::InputArchive read_verified_archive(const std::string& path, co
                                                      const std::string& hint, torch::Device device) {
   const std::string named = what + " '" + path + "'";
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(named + " does not exist", hint);
+  if (!fs::exists(path, ec)) throw NotFoundError(named + " does not exist", hint);
   if (fs::is_directory(path, ec)) throw Error(named + " is a directory, not a file", hint);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open " + named + ": " + std::strerror(errno), hint);

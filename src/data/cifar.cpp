@@ -56,7 +56,7 @@ Layout cifar100_layout() {
 torch::Tensor read_records(const std::string& path, const Layout& layout, int64_t expected_records) {
   const std::string file = std::string(layout.dataset) + " file " + in_quotes(path);
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(file + " does not exist", layout.hint);
+  if (!fs::exists(path, ec)) throw NotFoundError(file + " does not exist", layout.hint);
   if (!fs::is_regular_file(path, ec)) throw Error(file + " is not a regular file", layout.hint);
   const auto size = static_cast<int64_t>(fs::file_size(path, ec));
   if (ec) throw Error("cannot read the size of " + file + ": " + ec.message());
@@ -120,7 +120,7 @@ fs::path resolve_dir(const std::string& dir, const std::string& marker, const ch
   const std::string what = std::string(dataset) + " directory " + in_quotes(dir);
   std::error_code ec;
   if (dir.empty()) throw Error(std::string(dataset) + " has no default location", hint);
-  if (!fs::exists(dir, ec)) throw Error(what + " does not exist", hint);
+  if (!fs::exists(dir, ec)) throw NotFoundError(what + " does not exist", hint);
   if (!fs::is_directory(dir, ec)) throw Error(what + " is not a directory", hint);
   if (fs::exists(fs::path(dir) / marker, ec)) return dir;
   if (fs::exists(fs::path(dir) / subdir / marker, ec)) return fs::path(dir) / subdir;

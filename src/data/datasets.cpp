@@ -39,9 +39,9 @@ std::string find_idx_file(const fs::path& dir, const std::string& base) {
   if (fs::is_regular_file(gz, ec)) return gz.string();
   const fs::path raw = dir / base;
   if (fs::is_regular_file(raw, ec)) return raw.string();
-  throw Error("dataset directory '" + dir.string() + "' has neither '" + gz.filename().string() + "' nor '" +
-                  raw.filename().string() + "'",
-              kFashionMnistHint);
+  throw NotFoundError("dataset directory '" + dir.string() + "' has neither '" + gz.filename().string() + "' nor '" +
+                          raw.filename().string() + "'",
+                      kFashionMnistHint);
 }
 
 Dataset load_idx_pair(const fs::path& dir, const std::string& prefix, const std::string& what) {
@@ -159,7 +159,7 @@ Dataset render_synthetic(const SyntheticOptions& o, uint64_t part, int64_t count
 Split load_fashion_mnist(const std::string& dir, bool training_only) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
-    throw Error("dataset directory '" + dir + "' does not exist", kFashionMnistHint);
+    throw NotFoundError("dataset directory '" + dir + "' does not exist", kFashionMnistHint);
   }
   if (!fs::is_directory(dir, ec)) {
     throw Error("dataset directory '" + dir + "' is not a directory", kFashionMnistHint);

@@ -57,7 +57,7 @@ void write_be32(unsigned char* p, uint32_t v) {
 GzHandle open_for_reading(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    throw Error("IDX file " + in_quotes(path) + " does not exist", kMissingHint);
+    throw NotFoundError("IDX file " + in_quotes(path) + " does not exist", kMissingHint);
   }
   if (fs::is_directory(path, ec)) {
     throw Error("IDX file " + in_quotes(path) + " is a directory", "give the path of the file itself");

@@ -250,7 +250,7 @@ void read_file_bytes(const std::string& path, std::vector<uint8_t>& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int code = errno;
-    if (code == ENOENT) throw Error("image file " + in_quotes(path) + " does not exist");
+    if (code == ENOENT) throw NotFoundError("image file " + in_quotes(path) + " does not exist");
     throw Error("cannot open image file " + in_quotes(path) + ": " + std::strerror(code),
                 "check the file's permissions");
   }

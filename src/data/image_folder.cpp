@@ -48,7 +48,7 @@ std::string name_list(const std::vector<std::string>& names) {
 
 void require_directory(const std::string& path, const std::string& what) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(what + " " + in_quotes(path) + " does not exist", kLayoutHint);
+  if (!fs::exists(path, ec)) throw NotFoundError(what + " " + in_quotes(path) + " does not exist", kLayoutHint);
   if (!fs::is_directory(path, ec)) throw Error(what + " " + in_quotes(path) + " is not a directory", kLayoutHint);
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "was/core/atomic_file.h"
 #include "was/core/error.h"
@@ -46,8 +47,11 @@ std::string hint(const std::string& path) {
 
 }  // namespace
 
-void export_inference(const std::string& path, Network& network, const RunRecord& state, const ExportOptions& options) {
-  if (!options.replace_checkpoint) refuse_to_replace_a_checkpoint(path);
+namespace {
+
+// The export of `options.mode`, as export_inference writes it to a file.
+torch::serialize::OutputArchive inference_archive(Network& network, const RunRecord& state,
+                                                  const ExportOptions& options) {
   torch::NoGradGuard no_grad;
   if (options.mode.is_dom() && !network.shadow().enabled())
     throw Error("this network was trained without WAS (policy none): it has no DOM", "export it with --mode aom");
@@ -99,8 +103,28 @@ void export_inference(const std::string& path, Network& network, const RunRecord
   }
   meta["tensors"] = names;
   archive.write(kExportMetaKey, c10::IValue(meta.dump()));
-  write_archive_atomically(path, archive, "inference file");
   network.set_mode(Mode::aom());
+  return archive;
+}
+
+InferenceModel read_inference_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                                      torch::Device device, bool compact, const std::optional<Mode>& expect_mode);
+
+}  // namespace
+
+void export_inference(const std::string& path, Network& network, const RunRecord& state, const ExportOptions& options) {
+  if (!options.replace_checkpoint) refuse_to_replace_a_checkpoint(path);
+  auto archive = inference_archive(network, state, options);
+  write_archive_atomically(path, archive, "inference file");
+}
+
+InferenceModel make_inference_model(Network& network, const RunRecord& state, const ExportOptions& options,
+                                    torch::Device device, bool compact) {
+  std::stringstream bytes;
+  inference_archive(network, state, options).save_to(bytes);
+  torch::serialize::InputArchive archive;
+  archive.load_from(bytes);
+  return read_inference_archive(archive, "(in memory)", device, compact, std::nullopt);
 }
 
 std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::vector<std::string>* dense) {
@@ -129,6 +153,13 @@ std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::
 InferenceModel load_inference(const std::string& path, torch::Device device, bool compact,
                               const std::optional<Mode>& expect_mode) {
   torch::serialize::InputArchive archive = read_verified_archive(path, "inference file", hint(path));
+  return read_inference_archive(archive, path, device, compact, expect_mode);
+}
+
+namespace {
+
+InferenceModel read_inference_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                                      torch::Device device, bool compact, const std::optional<Mode>& expect_mode) {
   c10::IValue meta_value;
   if (!archive.try_read(kExportMetaKey, meta_value) || !meta_value.isString())
     throw Error("'" + path + "' is not a was inference export", hint(path));
@@ -217,6 +248,8 @@ InferenceModel load_inference(const std::string& path, torch::Device device, boo
   return im;
 }
 
+}  // namespace
+
 torch::Tensor InferenceModel::predict(const torch::Tensor& images_u8) {
   torch::NoGradGuard no_grad;
   if (images_u8.dim() != 4 || images_u8.size(1) != model.in_channels || images_u8.size(2) != model.image_size ||
@@ -262,7 +295,7 @@ void write_pytorch_state_dict(const std::string& path, Network& network, const M
 
 std::vector<std::pair<std::string, torch::Tensor>> read_pytorch_state_dict(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("state dict '" + path + "' does not exist");
+  if (!in) throw NotFoundError("state dict '" + path + "' does not exist");
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   c10::IValue value;
   try {

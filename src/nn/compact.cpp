@@ -23,9 +23,8 @@ KernelWindow window_of_plane_mask(const torch::Tensor& mask) {  // bool [kh, kw]
   return w;
 }
 
-ConvPart make_part(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight, const torch::Tensor& bias,
+ConvPart make_part(const ConvGeometry& o, const torch::Tensor& weight, const torch::Tensor& bias,
                    const KernelWindow& win, torch::Tensor filters) {
-  const auto& o = conv.options;
   const int64_t kh = weight.size(2), kw = weight.size(3);
   const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
   const int64_t ph = (*padding)[0], pw = (*padding)[1];
@@ -43,8 +42,7 @@ ConvPart make_part(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weigh
 }
 
 // One filter per input channel: a depthwise convolution.
-bool is_depthwise(const torch::nn::Conv2dImpl& conv) {
-  const auto& o = conv.options;
+bool is_depthwise(const ConvGeometry& o) {
   return o.groups() > 1 && o.groups() == o.in_channels() && o.out_channels() == o.in_channels();
 }
 
@@ -66,14 +64,13 @@ std::string CompactPlan::describe() const {
   return os.str();
 }
 
-std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight,
+std::optional<CompactPlan> plan_compaction(const ConvGeometry& o, const torch::Tensor& weight,
                                            const torch::Tensor& bias, int64_t max_parts, std::string* why_dense) {
   torch::NoGradGuard no_grad;
   const auto dense = [why_dense](const std::string& why) -> std::optional<CompactPlan> {
     if (why_dense != nullptr) *why_dense = why;
     return std::nullopt;
   };
-  const auto& o = conv.options;
   if (!c10::get_if<torch::enumtype::kZeros>(&o.padding_mode())) return dense("padding mode other than zeros");
   if (!c10::get_if<torch::ExpandingArray<2>>(&o.padding())) return dense("'same' or 'valid' padding");
   const int64_t out = weight.size(0), kh = weight.size(2), kw = weight.size(3);
@@ -88,7 +85,7 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
   // 128: 29 against 21 ms on 144 channels at 32x32). Depthwise layers are
   // compacted to 1x1 windows (run as a per-channel scale, run_compact) and to
   // 3x3 windows of larger kernels; other windows keep the dense kernel.
-  if (is_depthwise(conv) && all.height() * all.width() < kh * kw) {
+  if (is_depthwise(o) && all.height() * all.width() < kh * kw) {
     const bool one_by_one = all.height() == 1 && all.width() == 1;
     const bool three_by_three = all.height() == 3 && all.width() == 3;
     if (!one_by_one && !three_by_three)
@@ -130,7 +127,7 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
     std::vector<int64_t> order;
     for (const auto& [win, filters] : parts) {
       auto idx = torch::tensor(filters, torch::kInt64).to(w.device());
-      plan.parts.push_back(make_part(conv, w, bias, win, idx));
+      plan.parts.push_back(make_part(o, w, bias, win, idx));
       order.insert(order.end(), filters.begin(), filters.end());
       plan.compact_taps += win.height() * win.width() * int64_t(filters.size());
     }
@@ -138,7 +135,7 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
     plan.restore_order = torch::argsort(torch::tensor(order, torch::kInt64)).to(w.device());
   } else {
     if (union_taps == plan.dense_taps) return dense("no all-zero border taps");
-    plan.parts.push_back(make_part(conv, w, bias, all, torch::Tensor()));
+    plan.parts.push_back(make_part(o, w, bias, all, torch::Tensor()));
     plan.compact_taps = union_taps;
   }
   return plan;
@@ -167,8 +164,7 @@ torch::Tensor pad_or_crop(const torch::Tensor& input, int64_t left, int64_t righ
 // convolution with the larger padding on both sides and slice the extra
 // output rows and columns away (no copy, a little more arithmetic). Slicing
 // wins on large maps, where the copy is expensive and the extra border cheap.
-torch::Tensor run_asymmetric_part(const ConvPart& part, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
-  const auto& o = conv.options;
+torch::Tensor run_asymmetric_part(const ConvPart& part, const ConvGeometry& o, const torch::Tensor& input) {
   const int64_t sh = (*o.stride())[0], sw = (*o.stride())[1];
   const int64_t left = part.pad[0], right = part.pad[1], top = part.pad[2], bottom = part.pad[3];
   const int64_t ph = std::max<int64_t>({top, bottom, 0}), pw = std::max<int64_t>({left, right, 0});
@@ -200,9 +196,9 @@ torch::Tensor run_asymmetric_part(const ConvPart& part, const torch::nn::Conv2dI
 // ms for one 960-channel 4x4 layer whose 3x3 kernel takes 1.5 ms), so it runs
 // as a pad (the shift) and one multiply-add. Recorded under its own name so
 // the MACs counter counts it as the convolution it is.
-torch::Tensor run_depthwise_1x1(const ConvPart& part, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
+torch::Tensor run_depthwise_1x1(const ConvPart& part, const ConvGeometry& o, const torch::Tensor& input) {
   RECORD_FUNCTION("was::depthwise_conv1x1", std::vector<c10::IValue>{input, part.weight});  // declares `guard`
-  const auto& stride = *conv.options.stride();
+  const auto& stride = *o.stride();
   auto shifted = pad_or_crop(input, part.pad[0], part.pad[1], part.pad[2], part.pad[3]);
   if (stride[0] > 1 || stride[1] > 1)
     shifted = shifted.slice(2, 0, c10::nullopt, stride[0]).slice(3, 0, c10::nullopt, stride[1]);
@@ -214,13 +210,12 @@ torch::Tensor run_depthwise_1x1(const ConvPart& part, const torch::nn::Conv2dImp
 
 }  // namespace
 
-torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
-  const auto& o = conv.options;
+torch::Tensor run_compact(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {
   std::vector<torch::Tensor> outputs;
   outputs.reserve(plan.parts.size());
-  if (is_depthwise(conv) && plan.parts.size() == 1 && plan.parts[0].weight.size(2) == 1 &&
+  if (is_depthwise(o) && plan.parts.size() == 1 && plan.parts[0].weight.size(2) == 1 &&
       plan.parts[0].weight.size(3) == 1)
-    return run_depthwise_1x1(plan.parts[0], conv, input);
+    return run_depthwise_1x1(plan.parts[0], o, input);
   for (const auto& part : plan.parts) {
     const bool symmetric =
         part.pad[0] == part.pad[1] && part.pad[2] == part.pad[3] && part.pad[0] >= 0 && part.pad[2] >= 0;
@@ -228,11 +223,24 @@ torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& 
       outputs.push_back(torch::conv2d(input, part.weight, part.bias, *o.stride(),
                                       torch::IntArrayRef{part.pad[2], part.pad[0]}, *o.dilation(), o.groups()));
     } else {
-      outputs.push_back(run_asymmetric_part(part, conv, input));
+      outputs.push_back(run_asymmetric_part(part, o, input));
     }
   }
   if (outputs.size() == 1) return outputs.front();
   return torch::cat(outputs, 1).index_select(1, plan.restore_order);
+}
+
+}  // namespace was
+
+namespace was {
+
+std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, const torch::Tensor& weight,
+                                           const torch::Tensor& bias, int64_t max_parts, std::string* why_dense) {
+  return plan_compaction(conv.options, weight, bias, max_parts, why_dense);
+}
+
+torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input) {
+  return run_compact(plan, conv.options, input);
 }
 
 }  // namespace was

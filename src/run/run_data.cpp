@@ -12,7 +12,7 @@ std::string resolve_checkpoint(const std::string& path) {
   if (fs::is_directory(path)) {
     const auto last = fs::path(path) / "last.pt";
     if (!fs::exists(last))
-      throw Error("run directory '" + path + "' holds no last.pt", "pass a checkpoint file or a run directory");
+      throw NotFoundError("run directory '" + path + "' holds no last.pt", "pass a checkpoint file or a run directory");
     return last.string();
   }
   return path;

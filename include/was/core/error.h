@@ -18,6 +18,13 @@ class Error : public std::runtime_error {
   std::string hint_;
 };
 
+/// A file or directory the user named is not there (the Python package raises
+/// FileNotFoundError for it, ValueError for every other Error).
+class NotFoundError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// `text` in single quotes, as error messages name files and values.
 inline std::string in_quotes(const std::string& text) { return "'" + text + "'"; }
 

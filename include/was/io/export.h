@@ -57,6 +57,12 @@ struct InferenceModel {
 InferenceModel load_inference(const std::string& path, torch::Device device = torch::kCPU, bool compact = true,
                               const std::optional<Mode>& expect_mode = std::nullopt);
 
+/// What export_inference then load_inference give, without a file: `mode`
+/// of `network` as a separate inference model (its own copies of the
+/// weights), compacted when `compact`.
+InferenceModel make_inference_model(Network& network, const RunRecord& state, const ExportOptions& options,
+                                    torch::Device device = torch::kCPU, bool compact = true);
+
 /// Compacts every CompactableConv2d of `net` whose weights allow it; returns
 /// what it did per layer.
 std::vector<std::string> compact_convolutions(models::ClassifierImpl& net, std::vector<std::string>* dense = nullptr);

@@ -19,6 +19,10 @@
 
 namespace was {
 
+/// A convolution's geometry (stride, padding, dilation, groups): the
+/// options a torch::nn::Conv2d holds.
+using ConvGeometry = torch::nn::detail::ConvNdOptions<2>;
+
 /// Inclusive bounding box of the non-zero taps of a kernel plane.
 struct KernelWindow {
   int64_t r0 = 0, r1 = -1, c0 = 0, c1 = -1;  ///< empty when r1 < r0
@@ -63,5 +67,12 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
 
 /// Runs a plan: F::pad + conv2d per part, concatenated and reordered.
 torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input);
+
+/// The same for a convolution known by its geometry only (a Python
+/// torch.nn.Conv2d).
+std::optional<CompactPlan> plan_compaction(const ConvGeometry& options, const torch::Tensor& weight,
+                                           const torch::Tensor& bias, int64_t max_parts = 8,
+                                           std::string* why_dense = nullptr);
+torch::Tensor run_compact(const CompactPlan& plan, const ConvGeometry& options, const torch::Tensor& input);
 
 }  // namespace was
