@@ -276,13 +276,20 @@ def test_compact_equals_dense_dom_on_every_zoo_model(name):
 
 def test_a_loaded_run_evaluates_to_the_cli_top1(run_dir, tmp_path):
     cli("eval", run_dir, "--threads", "1", "--json", tmp_path / "eval.json")
-    rows = {row["key"]: row["top1"] for row in json.loads((tmp_path / "eval.json").read_text())[0]["modes"]}
+    rows = {row["key"]: row for row in json.loads((tmp_path / "eval.json").read_text())[0]["modes"]}
+    assert set(rows) == {"aom", "dom:0"}
     model = was.load(run_dir)
     images, labels = synthetic()["test"]
     x = model.normalize(images)
-    for key, expected in rows.items():
+    twin = twin_of(model)
+    shadow = was.ShadowWeights(twin, model.shadow.policy, seed=model.shadow.seed)
+    for key, row in rows.items():
         model.shadow.use_mode(key)
-        assert top1(model, x, labels) == pytest.approx(expected, abs=1e-9), key
+        assert top1(model, x, labels) == pytest.approx(row["top1"], abs=1e-9), key
+        # The CLI's MACs and sparsity, from the zoo model and from its Python twin.
+        assert was.count_macs(model, x[:1], mode=key).total == row["macs"], key
+        assert was.count_macs(twin, x[:1], shadow, key).total == row["macs"], key
+        assert shadow.sparsity(key).transformed_rate == pytest.approx(row["sparsity_transformed"], abs=1e-12)
     assert model.record()["policy"] == model.shadow.policy.to_string()
 
 
