@@ -12,11 +12,12 @@ from torch import nn
 
 from . import _C
 from ._convert import as_mode, images_of, non_negative_int
+from .shadow import _TrainingSteps
 
 _TRAINING_BATCHNORM = "train"
 
 
-class RunShadow:
+class RunShadow(_TrainingSteps):
     """The shadow weights of a zoo model, with the API of was.ShadowWeights."""
 
     def __init__(self, run, first_step, weight_versions):
@@ -25,9 +26,7 @@ class RunShadow:
         self.applied = None  # (mode key, per-mode BN, W versions) the C++ network computes with
         self._mode = _C.Mode.aom()
         self._use_mode_batchnorm = True
-        self._explicit_step = False
-        self._step = first_step
-        self._next_step = first_step
+        _TrainingSteps.__init__(self, first_step)
 
     @property
     def policy(self):
@@ -43,24 +42,6 @@ class RunShadow:
 
     def layers(self):
         return [self._run.layer(i) for i in range(self._run.num_layers())]
-
-    def draw_for_training(self, step):
-        self._step = non_negative_int(step, "step")
-        self._explicit_step = True
-
-    @property
-    def step(self):
-        return self._step
-
-    @property
-    def next_step(self):
-        return self._step if self._explicit_step else self._next_step
-
-    def _training_step(self):
-        if not self._explicit_step:
-            self._step = self._next_step
-            self._next_step += 1
-        return self._step
 
     @property
     def mode(self):
@@ -149,7 +130,7 @@ class Model(nn.Module):
 
     def forward(self, x):
         if self.training:
-            self._run.begin_training_step(self.shadow._training_step())
+            self._run.begin_training_step(self.shadow._advance_step())
         else:
             self.shadow._apply_mode()  # again after W changed: DOM is drawn from the current W
         return self._run.forward(x)

@@ -89,7 +89,39 @@ def _restore(batchnorms, snapshot):
             bn.num_batches_tracked.copy_(count)
 
 
-class ShadowWeights:
+class _TrainingSteps:
+    """The step whose draws a training forward uses: counted from `first`, one
+    per training forward (as `was train` counts), or fixed by the caller."""
+
+    def __init__(self, first):
+        self._explicit_step = False
+        self._step = first
+        self._next_step = first
+
+    def draw_for_training(self, step):
+        """Training forwards compute with the draws of `step` from now on, until
+        the next call (automatic counting stops)."""
+        self._step = non_negative_int(step, "step")
+        self._explicit_step = True
+
+    @property
+    def step(self):
+        """The step whose draws the last (or current) training forward used."""
+        return self._step
+
+    @property
+    def next_step(self):
+        """The step of the next training forward."""
+        return self._step if self._explicit_step else self._next_step
+
+    def _advance_step(self):
+        if not self._explicit_step:
+            self._step = self._next_step
+            self._next_step += 1
+        return self._step
+
+
+class ShadowWeights(_TrainingSteps):
     """Applies WAS to every torch.nn.Conv2d of `module` whose kernel is larger
     than 1x1 (grouped and depthwise included), except those named in
     `exclude` or in the policy's exclusions.
@@ -175,9 +207,7 @@ class ShadowWeights:
 
         self._mode = _C.Mode.aom()
         self._dom = [None] * len(self._layers)  # (what it was computed from, DOM weight)
-        self._explicit_step = False
-        self._step = 0
-        self._next_step = 0
+        _TrainingSteps.__init__(self, 0)
         self._batchnorms = _batchnorms(module)
         self._bank = {}
         self._active_bn = TRAINING_BATCHNORM
@@ -200,27 +230,8 @@ class ShadowWeights:
             self._layers[index] = layer
         return layer
 
-    # --- training ---------------------------------------------------------------------
-    def draw_for_training(self, step):
-        """Training forwards compute with the draws of `step` from now on, until
-        the next call (automatic counting stops)."""
-        self._step = non_negative_int(step, "step")
-        self._explicit_step = True
-
-    @property
-    def step(self):
-        """The step whose draws the last (or current) training forward used."""
-        return self._step
-
-    @property
-    def next_step(self):
-        """The step of the next automatically counted training forward."""
-        return self._step if self._explicit_step else self._next_step
-
     def _begin_training_forward(self):
-        if not self._explicit_step:
-            self._step = self._next_step
-            self._next_step += 1
+        self._advance_step()
         if self._batchnorms and self._active_bn != TRAINING_BATCHNORM:
             _restore(self._batchnorms, self._bank[TRAINING_BATCHNORM])
             self._active_bn = TRAINING_BATCHNORM
@@ -342,8 +353,7 @@ class ShadowWeights:
                 raise ValueError(f"BatchNorm statistics of '{key}' are for {len(entry)} layers, the module has {len(self._batchnorms)}")
             bank[key] = [tuple(t) for t in entry]
         self._bank = bank
-        self._next_step = non_negative_int(state.get("next_step", 0), "next_step")
-        self._explicit_step = False
+        _TrainingSteps.__init__(self, non_negative_int(state.get("next_step", 0), "next_step"))
 
     def remove(self):
         """Gives the convolutions back their own forward (W unchanged)."""
