@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -219,6 +220,19 @@ void profile_steps(const Args& a) {
 
 const char* kTunedMalloc = "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_TOP_PAD_=67108864 ";
 
+/// Where the Python peer's stderr goes, to say why it failed.
+std::string peer_errors_path() {
+  return (std::filesystem::temp_directory_path() / ("was_bench_peer_" + std::to_string(getpid()) + ".err")).string();
+}
+
+std::string last_line_of(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last = "no output";
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
 /// Runs one configuration ("python[-glibc]", "was[-glibc]", "was-C", "was-cl-bf16", ...) of `model`.
 Json run_config(const std::string& self, const Args& a, const std::string& model, const std::string& config) {
   const std::string common = " --model " + model + " --batch " + std::to_string(a.batch) + " --steps " +
@@ -230,7 +244,7 @@ Json run_config(const std::string& self, const Args& a, const std::string& model
     // What a Python user gets out of the box (glibc's malloc, OpenBLAS's own
     // threads), or the settings `was` applies itself, set through the environment.
     cmd = std::string(glibc ? "" : std::string(kTunedMalloc) + "OPENBLAS_NUM_THREADS=1 ") + a.python + " " + a.peer +
-          common + " --infer-reps " + std::to_string(a.infer_reps) + " 2>/dev/null";
+          common + " --infer-reps " + std::to_string(a.infer_reps) + " 2>" + peer_errors_path();
   } else {
     std::string flags;
     for (const auto& part : split(config.substr(3), '-')) {
@@ -248,7 +262,8 @@ Json run_config(const std::string& self, const Args& a, const std::string& model
   try {
     return Json::parse(out);
   } catch (const std::exception&) {
-    return Json();  // e.g. no python3-torch: reported as missing
+    // Missing, with the reason the peer gave (no python3-torch: "No module named 'torch'").
+    return Json{{"unavailable", config.rfind("python", 0) == 0 ? last_line_of(peer_errors_path()) : "no output"}};
   }
 }
 
@@ -303,12 +318,17 @@ int main(int argc, char** argv) {
     for (const auto& model : models)
       for (const auto& config : configs) {
         auto m = run_config(self, a, model, config);
-        results[{model, config}].push_back(m);
-        if (m.is_null())
-          std::fprintf(stderr, "round %d %-12s %-14s unavailable\n", r + 1, model.c_str(), config.c_str());
-        else
+        if (m.contains("unavailable")) {
+          std::fprintf(
+              stderr, "round %d %-12s %-14s unavailable: %s%s\n", r + 1, model.c_str(), config.c_str(),
+              m["unavailable"].get<std::string>().c_str(),
+              config.rfind("python", 0) == 0 ? " (the peer needs python3-torch: scripts/bench.sh installs it)" : "");
+          m = Json();
+        } else {
           std::fprintf(stderr, "round %d %-12s %-14s %.3f s/step\n", r + 1, model.c_str(), config.c_str(),
                        m["step_s"].get<double>());
+        }
+        results[{model, config}].push_back(m);
       }
     const auto conv = Json::parse(command_output(self + " --child --kind conv --batch " + std::to_string(a.batch) +
                                                  " --threads " + std::to_string(a.threads)));
@@ -318,6 +338,8 @@ int main(int argc, char** argv) {
           Json::parse(command_output(self + " --child --kind transform --model " + model + " --policy " +
                                      a.transform_policy + " --threads " + std::to_string(a.threads))));
   }
+  std::error_code ignored;
+  std::filesystem::remove(peer_errors_path(), ignored);
   const auto med = [&](const std::string& model, const std::string& config, const char* key) {
     std::vector<double> v;
     for (const auto& m : results[{model, config}])

@@ -63,9 +63,12 @@ struct CliTest : ::testing::Test {
     return ss.str();
   }
 
-  Result run(const std::string& args) {
+  Result run(const std::string& args) { return run_with_env("", args); }
+
+  // `env`: "NAME=VALUE " assignments for this run only.
+  Result run_with_env(const std::string& env, const std::string& args) {
     const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-    const std::string cmd = std::string(WAS_CLI_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const std::string cmd = env + std::string(WAS_CLI_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
     const int status = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -13,7 +13,4 @@ void bind_core(pybind11::module_& m);
 /// inference models and data sets.
 void bind_network(pybind11::module_& m);
 
-/// "cpu", "cuda", "cuda:1": a device, or was::Error naming the text.
-torch::Device parse_device(const std::string& text);
-
 }  // namespace was::python

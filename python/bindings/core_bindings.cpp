@@ -3,6 +3,7 @@
 
 #include "bindings.h"
 #include "was/core/error.h"
+#include "was/core/runtime.h"
 #include "was/nn/compact.h"
 #include "was/nn/macs.h"
 #include "was/shadow.h"
@@ -101,14 +102,6 @@ class CompactConv {
 };
 
 }  // namespace
-
-torch::Device parse_device(const std::string& text) {
-  try {
-    return torch::Device(text);
-  } catch (const c10::Error&) {
-    throw Error("unknown device '" + text + "'", "devices are cpu, cuda or cuda:N");
-  }
-}
 
 void bind_core(py::module_& m) {
   // --- policies and modes ------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include "bindings.h"
 #include "was/core/error.h"
+#include "was/core/runtime.h"
 #include "was/data/datasets.h"
 #include "was/io/checkpoint.h"
 #include "was/io/export.h"

@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "was/core/error.h"
+#include "was/core/speed_cache.h"
 #include "was/data/image.h"
 #include "was/io/export.h"
 
@@ -18,6 +19,7 @@ struct PredictArgs {
   bool resize = false;
   bool no_compact = false;
   bool channels_last = false;
+  bool nchw = false;
   RuntimeOptions runtime;
 };
 
@@ -46,8 +48,19 @@ void run_predict(const PredictArgs& a) {
   if (a.top_k < 1) throw Error("--top-k must be at least 1");
   std::optional<Mode> expect;
   if (!a.mode.empty()) expect = Mode::parse(a.mode);
-  auto model = load_inference(a.model, device, !a.no_compact, expect);
-  if (a.channels_last) model.use_channels_last();
+  const auto warn = [](const std::string& m) { std::cerr << "warning: " << m << std::endl; };
+  std::optional<InferenceModel> chosen;
+  if (a.channels_last || a.nchw) {  // an explicit layout always wins
+    chosen.emplace(load_inference(a.model, device, !a.no_compact, expect));
+    if (a.channels_last) chosen->use_channels_last();
+  } else {
+    const SpeedCache cache;
+    auto fastest = load_inference_fastest(a.model, device, !a.no_compact, expect, int64_t(a.images.size()),
+                                          torch::get_num_threads(), &cache, warn);
+    std::cerr << "layout: " << fastest.choice.describe() << std::endl;
+    chosen.emplace(std::move(fastest.model));
+  }
+  auto& model = *chosen;
   std::vector<torch::Tensor> batch;
   for (const auto& path : a.images) batch.push_back(fit_image(data::read_image(path), path, model, a.resize));
   const auto probs = torch::softmax(model.predict(torch::stack(batch)), 1).cpu();
@@ -75,8 +88,11 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--top-k", args->top_k, "classes to print per image")->capture_default_str();
   cmd->add_flag("--resize", args->resize, "resize images to the model's input size instead of refusing them");
   cmd->add_flag("--no-compact", args->no_compact, "run DOM convolutions dense (for comparison)");
-  cmd->add_flag("--channels-last", args->channels_last,
-                "run NHWC (oneDNN's channels-last kernels; faster for depthwise convolutions)");
+  auto* cl = cmd->add_flag("--channels-last", args->channels_last,
+                           "run NHWC (oneDNN's channels-last kernels; faster for depthwise convolutions); "
+                           "without it or --nchw, the faster of the two as measured here (cached in "
+                           "~/.cache/was/settings.json)");
+  cmd->add_flag("--nchw", args->nchw, "run NCHW (no measurement)")->excludes(cl);
   args->runtime.add_to(*cmd);
   cmd->callback([args] { run_predict(*args); });
 }

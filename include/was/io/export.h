@@ -4,11 +4,13 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "was/core/speed_cache.h"
 #include "was/data/dataset.h"
 #include "was/io/checkpoint.h"
 #include "was/network.h"
@@ -56,6 +58,18 @@ struct InferenceModel {
 /// another version, or a mode other than `expect_mode` (when given).
 InferenceModel load_inference(const std::string& path, torch::Device device = torch::kCPU, bool compact = true,
                               const std::optional<Mode>& expect_mode = std::nullopt);
+
+/// An export loaded in the memory format that runs it fastest here at
+/// `batch` images: NCHW or channels-last, as measured (a few forwards of each,
+/// alternating) or as `cache` remembers for this processor, model, mode,
+/// batch and threads. The outputs are the same up to summation order.
+struct ChosenInference {
+  InferenceModel model;
+  SpeedChoice choice;
+};
+ChosenInference load_inference_fastest(const std::string& path, torch::Device device, bool compact,
+                                       const std::optional<Mode>& expect_mode, int64_t batch, int threads,
+                                       const SpeedCache* cache, const std::function<void(const std::string&)>& warn);
 
 /// What export_inference then load_inference give, without a file: `mode`
 /// of `network` as a separate inference model (its own copies of the
