@@ -10,6 +10,7 @@
 #include "cli_fixture.h"
 #include "temp_dir.h"
 #include "was/data/image.h"
+#include "was/io/checkpoint.h"
 
 namespace {
 
@@ -75,7 +76,7 @@ TEST(SpeedCacheTest, MeasuresOnceThenRemembersPerKey) {
   was::choose_speed_settings(other, kLayouts, t.fn(), &cache, r.warn());
   EXPECT_EQ(t.calls, 4);
   EXPECT_TRUE(r.warnings.empty());
-  // Only the candidates count: a cached choice outside them is measured anew.
+  // Other candidates are another question: measured anew.
   was::choose_speed_settings(key_of("resnet18"), {SpeedSettings{false, false}, SpeedSettings{false, true}}, t.fn(),
                              &cache, r.warn());
   EXPECT_EQ(t.calls, 6);
@@ -107,13 +108,15 @@ TEST(SpeedCacheTest, AMalformedEntryIsMeasuredAgainAndReplaced) {
   FakeTimer t;
   was::choose_speed_settings(key_of("resnet18"), kLayouts, t.fn(), &cache, r.warn());
   auto j = nlohmann::json::parse(read(path));
-  j["entries"][key_of("resnet18").to_string()]["settings"] = "fastest-please";
+  ASSERT_EQ(j["entries"].size(), 1u);
+  j["entries"].begin().value()["settings"] = "fastest-please";
   write(path, j.dump());
-  auto choice = was::choose_speed_settings(key_of("resnet18"), kLayouts, t.fn(), &cache, r.warn());
+  EXPECT_TRUE(
+      was::choose_speed_settings(key_of("resnet18"), kLayouts, t.fn(), &cache, r.warn()).settings.channels_last);
   EXPECT_EQ(t.calls, 4);
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_NE(r.warnings[0].find("malformed entry"), std::string::npos);
-  EXPECT_EQ(nlohmann::json::parse(read(path))["entries"][key_of("resnet18").to_string()]["settings"], "channels-last");
+  EXPECT_EQ(nlohmann::json::parse(read(path))["entries"].begin().value()["settings"], "channels-last");
 }
 
 TEST(SpeedCacheTest, LabelsParseBackAndTheProcessorIsNamed) {
@@ -153,6 +156,43 @@ TEST_F(CliTest, PredictChoosesItsLayoutByMeasurementAndRemembersIt) {
     EXPECT_EQ(top_class(fixed.out), top_class(first.out)) << flag;
   }
   expect_clean_failure(run_with_env(env, predict + " --nchw --channels-last"), "excludes", 2);
+}
+
+}  // namespace
+
+namespace {
+
+// `was train` without a memory-format flag times both formats on a copy of
+// the network, says what it chose and keeps it in the run's options; the
+// cache answers the next run; a flag skips it; bf16 is a candidate only
+// when --bf16 auto asks for it.
+TEST_F(CliTest, TrainChoosesItsMemoryFormatByMeasurementOnlyWhenLeftOpen) {
+  const std::string env = "WAS_CACHE_DIR=" + (dir / "cache").string() + " ";
+  const auto first = run_with_env(env, synthetic_train("a", "--was CT --threads 1"));
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_NE(first.err.find("speed settings: "), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("(measured: nchw "), std::string::npos) << first.err;
+  EXPECT_EQ(first.err.find("bf16"), std::string::npos) << "bf16 only when asked for: " << first.err;
+  const bool chose_channels_last = first.err.find("speed settings: channels-last") != std::string::npos;
+  EXPECT_EQ(was::read_run_state((dir / "a" / "last.pt").string()).options.channels_last, chose_channels_last);
+
+  const auto second = run_with_env(env, synthetic_train("b", "--was CT --threads 1"));
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_NE(second.err.find("(cached in "), std::string::npos) << second.err;
+  EXPECT_EQ(was::read_run_state((dir / "b" / "last.pt").string()).options.channels_last, chose_channels_last);
+
+  const auto fixed = run_with_env(env, synthetic_train("c", "--was CT --threads 1 --nchw"));
+  ASSERT_EQ(fixed.code, 0) << fixed.err;
+  EXPECT_EQ(fixed.err.find("speed settings"), std::string::npos) << fixed.err;
+  EXPECT_FALSE(was::read_run_state((dir / "c" / "last.pt").string()).options.channels_last);
+
+  const auto with_bf16 = run_with_env(env, synthetic_train("d", "--was CT --threads 1 --bf16 auto"));
+  ASSERT_EQ(with_bf16.code, 0) << with_bf16.err;
+  EXPECT_NE(with_bf16.err.find("channels-last+bf16 "), std::string::npos) << "four candidates timed: " << with_bf16.err;
+
+  expect_clean_failure(run_with_env(env, synthetic_train("e", "--bf16 sometimes")), "--bf16 takes on, off or auto");
+  expect_clean_failure(run_with_env(env, "train --resume " + (dir / "a").string() + " --nchw"),
+                       "--nchw cannot be combined with --resume");
 }
 
 }  // namespace

@@ -140,8 +140,11 @@ SpeedChoice choose_speed_settings(const SpeedKey& key, const std::vector<SpeedSe
     choice.source = "the only candidate";
     return choice;
   }
+  // What was measured among other candidates is no answer here: they are part of the key.
+  SpeedKey among = key;
+  for (size_t i = 0; i < candidates.size(); ++i) among.task += (i ? "," : " among ") + candidates[i].label();
   if (cache != nullptr)
-    if (auto cached = cache->find(key, warn)) {
+    if (auto cached = cache->find(among, warn)) {
       for (const auto& c : candidates)
         if (c == *cached) {
           choice.settings = c;
@@ -159,7 +162,7 @@ SpeedChoice choose_speed_settings(const SpeedKey& key, const std::vector<SpeedSe
     }
   }
   choice.source = "measured";
-  if (cache != nullptr) cache->store(key, choice, warn);
+  if (cache != nullptr) cache->store(among, choice, warn);
   return choice;
 }
 

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "was/core/directory_lock.h"
 #include "was/core/error.h"
+#include "was/core/runtime.h"
 #include "was/data/datasets.h"
 #include "was/data/loader.h"
 #include "was/models/classifier.h"
@@ -27,6 +30,49 @@ std::string default_run_directory(const TrainRequest& a) {
 }
 
 }  // namespace
+
+SpeedChoice choose_training_speed(const models::ModelConfig& model, const Policy& policy, uint64_t seed, int64_t batch,
+                                  torch::Device device, const std::vector<SpeedSettings>& candidates,
+                                  const SpeedCache* cache, const std::function<void(const std::string&)>& warn) {
+  const SpeedKey key{"train", model.name + " " + policy.to_string(), batch, torch::get_num_threads(), device.str(), ""};
+  std::map<std::string, std::vector<double>> seconds;
+  const auto time_all = [&] {
+    // A copy of the network: the run's own weights and BatchNorm statistics
+    // are never touched, and torch's generator is left as it was.
+    auto generator = at::detail::getDefaultCPUGenerator();
+    const auto saved = generator.get_state();
+    Network probe(model, policy, seed);
+    probe.to(device);
+    const auto x = torch::randn({batch, model.in_channels, model.image_size, model.image_size},
+                                torch::TensorOptions().device(device));
+    const auto y =
+        torch::randint(0, model.num_classes, {batch}, torch::TensorOptions().dtype(torch::kLong).device(device));
+    for (int round = 0; round < 4; ++round)  // round 0 warms every candidate up
+      for (const auto& c : candidates) {
+        const auto start = std::chrono::steady_clock::now();
+        probe.begin_training_step(static_cast<uint64_t>(round));
+        torch::Tensor logits;
+        {
+          BFloat16Autocast autocast(device, c.bf16);
+          logits =
+              probe.forward(c.channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x).to(torch::kFloat);
+        }
+        torch::nn::functional::cross_entropy(logits, y).backward();
+        for (auto& p : probe.module().parameters()) p.mutable_grad() = torch::Tensor();
+        if (device.is_cuda()) torch::cuda::synchronize();
+        if (round > 0)
+          seconds[c.label()].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    generator.set_state(saved);
+  };
+  const auto median_of = [&](const SpeedSettings& s) {
+    if (seconds.empty()) time_all();
+    auto v = seconds[s.label()];
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return choose_speed_settings(key, candidates, median_of, cache, warn);
+}
 
 RunRecord train_run(TrainRequest& a) {
   const auto& explicit_flags = a.given;
@@ -61,6 +107,7 @@ RunRecord train_run(TrainRequest& a) {
                              "--draws",
                              "--combine",
                              "--channels-last",
+                             "--nchw",
                              "--bf16",
                              "--protocol",
                              "--stochastic-dom",
@@ -186,6 +233,17 @@ RunRecord train_run(TrainRequest& a) {
   // One writer per run: a second `was train` on the same directory is refused.
   std::optional<DirectoryLock> lock;
   if (lead && !a.directory_locked) lock = DirectoryLock::acquire(a.out);
+  // Measured once the run can start: a refused run costs no measurement.
+  if (!checkpoint && a.choose_memory_format && a.rendezvous.world_size <= 1) {
+    std::vector<SpeedSettings> candidates{{false, a.options.bf16}, {true, a.options.bf16}};
+    if (a.bf16_auto) candidates = {{false, false}, {true, false}, {false, true}, {true, true}};
+    const auto choice =
+        choose_training_speed(state.model, Policy::parse(state.policy), state.seed,
+                              std::min<int64_t>(a.options.batch_size, split.train.size()), device, candidates,
+                              a.speed_cache, [&](const std::string& w) { say("warning: " + w); });
+    trainer.set_speed(choice.settings.channels_last, choice.settings.bf16);
+    say("speed settings: " + choice.describe() + "; --channels-last or --nchw fixes them");
+  }
   std::unique_ptr<distributed::ProcessGroup> group;
   if (a.rendezvous.distributed()) {
     group = std::make_unique<distributed::ProcessGroup>(a.rendezvous);

@@ -61,6 +61,11 @@ double Trainer::learning_rate_at(int64_t step) const {
   return options_.lr * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(std::max<int64_t>(total, 1))));
 }
 
+void Trainer::set_speed(bool channels_last, bool bf16) {
+  options_.channels_last = state_.options.channels_last = channels_last;
+  options_.bf16 = state_.options.bf16 = bf16;
+}
+
 void Trainer::set_process_group(distributed::ProcessGroup* group, int64_t bucket_bytes) {
   group_ = group;
   reducer_.reset();

@@ -10,6 +10,7 @@
 #include "progress.h"
 #include "train.h"
 #include "was/core/error.h"
+#include "was/core/speed_cache.h"
 #include "was/distributed/local_launch.h"
 #include "was/distributed/network_address.h"
 #include "was/models/classifier.h"
@@ -66,6 +67,17 @@ RunRecord run_train(TrainArgs& a, const std::vector<std::string>& explicit_flags
   r.image_size = a.image_size;
   r.coarse_labels = a.coarse_labels;
   r.options = a.options;
+  if (given("--bf16")) {
+    if (a.bf16 != "" && a.bf16 != "on" && a.bf16 != "off" && a.bf16 != "auto")
+      throw Error("--bf16 takes on, off or auto, not '" + a.bf16 + "'",
+                  "--bf16 (or --bf16 on) trains in bfloat16; --bf16 auto lets the measurement choose");
+    r.options.bf16 = a.bf16 == "" || a.bf16 == "on";
+    r.bf16_auto = a.bf16 == "auto";
+  }
+  // Neither --channels-last nor --nchw: measured (a fresh, single-process run).
+  static const SpeedCache speed_cache;
+  r.choose_memory_format = !given("--channels-last") && !given("--nchw");
+  r.speed_cache = &speed_cache;
   r.options.progress = !a.no_progress;
   if (a.augment || a.no_augment) r.options.augment = a.augment;
   r.out = a.out;
@@ -171,11 +183,17 @@ void add_optimiser_options(CLI::App* cmd, const std::shared_ptr<TrainArgs>& args
   cmd->add_option("--momentum", args->options.momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--weight-decay", args->options.weight_decay, "L2 weight decay")->capture_default_str();
   cmd->add_flag("--cosine", args->options.cosine, "cosine learning-rate decay to 0");
-  cmd->add_flag("--channels-last", args->options.channels_last,
-                "speed: NHWC activations (oneDNN's channels-last kernels); same arithmetic, other summation order");
-  cmd->add_flag("--bf16", args->options.bf16,
-                "speed: bfloat16 autocast of the forward pass (weights and updates stay float32); fast on CPUs with "
-                "AVX512-BF16 or AMX; evaluation stays float32");
+  auto* cl = cmd->add_flag(
+      "--channels-last", args->options.channels_last,
+      "speed: NHWC activations (oneDNN's channels-last kernels); same arithmetic, other summation order. Without it "
+      "or --nchw a fresh run times both on a few steps and takes the faster (remembered in "
+      "~/.cache/was/settings.json)");
+  cmd->add_flag("--nchw", args->nchw, "speed: NCHW activations, without measuring")->excludes(cl);
+  cmd->add_option("--bf16", args->bf16,
+                  "speed: bfloat16 autocast of the forward pass (weights and updates stay float32); fast on CPUs with "
+                  "AVX512-BF16 or AMX; evaluation stays float32. --bf16 auto: measured with the memory formats, "
+                  "chosen only if faster; never without this flag")
+      ->expected(0, 1);
 }
 
 /// BatchNorm re-estimation, curves, the protocol and the final evaluation.

@@ -30,6 +30,8 @@ struct TrainArgs {
   bool print_epochs = true;       ///< one JSON line per epoch on stdout
   bool directory_locked = false;  ///< the caller already holds `out`'s DirectoryLock
   TrainOptions options;
+  bool nchw = false;  ///< --nchw: NCHW, not measured
+  std::string bf16;   ///< --bf16 [on|off|auto]
   RuntimeOptions runtime;
   int64_t nproc = 1;                   ///< > 1: start this many local ranks (a launcher)
   distributed::Rendezvous rendezvous;  ///< this process's rank, when data-parallel

@@ -67,7 +67,7 @@ class SpeedCache {
 };
 
 /// The fastest of `candidates` for `key`: from `cache` when it knows the key
-/// (and the cached settings are among the candidates), else by timing each
+/// with these candidates, else by timing each
 /// candidate with `seconds_of` (which returns the median seconds of a few
 /// real steps) and storing the winner. `cache` may be null (measure, keep nothing).
 SpeedChoice choose_speed_settings(const SpeedKey& key, const std::vector<SpeedSettings>& candidates,

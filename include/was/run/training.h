@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "was/core/speed_cache.h"
 #include "was/distributed/process_group.h"
 #include "was/io/checkpoint.h"
 #include "was/train/trainer.h"
@@ -34,8 +35,16 @@ struct TrainRequest {
   /// ("--epochs", "--was", ...): a protocol refuses those it contradicts,
   /// and a resumed run those its checkpoint fixes.
   std::vector<std::string> given;
-  bool directory_locked = false;  ///< the caller already holds `out`'s DirectoryLock
-  bool force = false;             ///< a resumed run may replace another run in `out`
+  /// A fresh single-process run whose memory format the caller left open
+  /// (no --channels-last, no --nchw): NCHW or channels-last, whichever trains
+  /// faster here, timed on a few steps of a copy of the network or read from
+  /// `speed_cache`; `bf16_auto` (--bf16 auto) adds the bfloat16 candidates.
+  /// The choice is printed and stored in the run's options.
+  bool choose_memory_format = false;
+  bool bf16_auto = false;
+  const SpeedCache* speed_cache = nullptr;  ///< null: measure, remember nothing
+  bool directory_locked = false;            ///< the caller already holds `out`'s DirectoryLock
+  bool force = false;                       ///< a resumed run may replace another run in `out`
   torch::Device device = torch::kCPU;
   distributed::Rendezvous rendezvous;  ///< world_size > 1: this process is one rank
   int64_t bucket_bytes = distributed::kDefaultBucketBytes;
@@ -52,6 +61,14 @@ struct TrainRequest {
 
   bool lead() const { return rendezvous.rank == 0; }
 };
+
+/// The fastest of `candidates` for training `model` at `batch` images of
+/// `image` ([C, H, W]) here: forward and backward of a copy of the network
+/// (the caller's random state untouched), the candidates in alternating
+/// rounds, or `cache`'s answer for this processor, model, batch and threads.
+SpeedChoice choose_training_speed(const models::ModelConfig& model, const Policy& policy, uint64_t seed, int64_t batch,
+                                  torch::Device device, const std::vector<SpeedSettings>& candidates,
+                                  const SpeedCache* cache, const std::function<void(const std::string&)>& warn);
 
 /// Trains or continues the run of `request`; returns its final state
 /// (unfinished if options.max_steps stopped it). Throws was::Error naming

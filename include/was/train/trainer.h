@@ -60,6 +60,9 @@ class Trainer {
   /// every epoch end, so every rank evaluates identically. Rank 0 alone writes.
   /// Gradients travel in buckets of `bucket_bytes` that start while backward
   /// runs (0: one bucket after backward).
+  /// The memory format and precision of the training forward (before run();
+  /// stored with the run's options).
+  void set_speed(bool channels_last, bool bf16);
   void set_process_group(distributed::ProcessGroup* group, int64_t bucket_bytes = distributed::kDefaultBucketBytes);
 
   /// Continues from a checkpoint: its optimiser state replaces the fresh one.
