@@ -399,3 +399,29 @@ def test_bad_input_raises_clear_exceptions(run_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown device"):
         was.load(run_dir, device="tpu")
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_paper_gain_copies_and_remove():
+    torch.manual_seed(6)
+    net = SmallCnn()
+    shadow = was.ShadowWeights(net, "paper:C", seed=1)
+    gains = [conv.shadow_gain for conv in (net.conv1, net.conv2, net.conv3)]
+    assert all(0 <= g.item() < 1 for g in gains) and "conv1.shadow_gain" in net.state_dict()
+    net.train()
+    net(torch.randn(4, 1, 16, 16)).sum().backward()
+    assert all(g.grad is not None and g.grad.item() != 0 for g in gains), "the gain is learnt"
+    layer = shadow.layers()[0]
+    (params,) = layer.draw(0, "dom", 0)  # DOM seed 0: the stream (0, dom, layer, 0)
+    torch.testing.assert_close(layer.dom_weight(0), gains[0].detach() * was.transforms.apply(net.conv1.weight.detach(), params))
+    # A deep copy is a plain module; remove() gives the module back.
+    import copy
+
+    shadow.use_mode("dom:0")
+    net.eval()
+    x = torch.randn(2, 1, 16, 16)
+    plain = copy.deepcopy(net)
+    with torch.no_grad():
+        assert not torch.allclose(net(x), plain(x)), "the original runs its DOM"
+        shadow.remove()
+        torch.testing.assert_close(net(x), plain(x))
+    assert type(net.conv1) is nn.Conv2d
