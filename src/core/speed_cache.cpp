@@ -1,9 +1,12 @@
 #include "was/core/speed_cache.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -164,6 +167,31 @@ SpeedChoice choose_speed_settings(const SpeedKey& key, const std::vector<SpeedSe
   choice.source = "measured";
   if (cache != nullptr) cache->store(among, choice, warn);
   return choice;
+}
+
+SpeedChoice choose_speed_settings_by_running(const SpeedKey& key, const std::vector<SpeedSettings>& candidates,
+                                             const std::function<void()>& prepare,
+                                             const std::function<void(const SpeedSettings&)>& run, int rounds,
+                                             const SpeedCache* cache,
+                                             const std::function<void(const std::string&)>& warn) {
+  std::map<std::string, std::vector<double>> seconds;
+  const auto time_all = [&] {
+    if (prepare) prepare();
+    for (int round = 0; round <= rounds; ++round)  // round 0 warms every candidate up
+      for (const auto& c : candidates) {
+        const auto start = std::chrono::steady_clock::now();
+        run(c);
+        if (round > 0)
+          seconds[c.label()].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+  };
+  const auto median_of = [&](const SpeedSettings& s) {
+    if (seconds.empty()) time_all();
+    auto v = seconds[s.label()];
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return choose_speed_settings(key, candidates, median_of, cache, warn);
 }
 
 }  // namespace was

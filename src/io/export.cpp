@@ -1,7 +1,6 @@
 #include "was/io/export.h"
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -263,29 +262,16 @@ ChosenInference load_inference_fastest(const std::string& path, torch::Device de
   const auto images = torch::randint(
       0, 256, {std::max<int64_t>(batch, 1), nchw.model.in_channels, nchw.model.image_size, nchw.model.image_size},
       torch::TensorOptions().dtype(torch::kUInt8));
-  // Both layouts are timed in turns (the machine's speed drifts), medians compared.
-  std::map<bool, std::vector<double>> seconds;
-  const auto time_both = [&] {
+  const auto prepare = [&] {
     channels_last.emplace(load_inference(path, device, compact, expect_mode));
     channels_last->use_channels_last();
-    for (int round = 0; round < 4; ++round)
-      for (bool cl : {false, true}) {
-        auto& m = cl ? *channels_last : nchw;
-        const auto start = std::chrono::steady_clock::now();
-        m.predict(images);
-        if (device.is_cuda()) torch::cuda::synchronize();
-        if (round > 0)  // the first round warms both up
-          seconds[cl].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
   };
-  const auto median_of = [&](const SpeedSettings& s) {
-    if (seconds.empty()) time_both();
-    auto v = seconds[s.channels_last];
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+  const auto predict = [&](const SpeedSettings& s) {
+    (s.channels_last ? *channels_last : nchw).predict(images);
+    if (device.is_cuda()) torch::cuda::synchronize();
   };
-  SpeedChoice choice =
-      choose_speed_settings(key, {SpeedSettings{false, false}, SpeedSettings{true, false}}, median_of, cache, warn);
+  SpeedChoice choice = choose_speed_settings_by_running(key, {SpeedSettings{false, false}, SpeedSettings{true, false}},
+                                                        prepare, predict, 3, cache, warn);
   if (!choice.settings.channels_last) return {std::move(nchw), choice};
   if (!channels_last) {
     channels_last.emplace(std::move(nchw));

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
 
 #include "was/core/directory_lock.h"
@@ -35,43 +33,33 @@ SpeedChoice choose_training_speed(const models::ModelConfig& model, const Policy
                                   torch::Device device, const std::vector<SpeedSettings>& candidates,
                                   const SpeedCache* cache, const std::function<void(const std::string&)>& warn) {
   const SpeedKey key{"train", model.name + " " + policy.to_string(), batch, torch::get_num_threads(), device.str(), ""};
-  std::map<std::string, std::vector<double>> seconds;
-  const auto time_all = [&] {
-    // A copy of the network: the run's own weights and BatchNorm statistics
-    // are never touched, and torch's generator is left as it was.
+  // A copy of the network: the run's own weights and BatchNorm statistics
+  // are never touched, and torch's generator is left as it was.
+  std::optional<Network> probe;
+  torch::Tensor x, y;
+  const auto prepare = [&] {
     auto generator = at::detail::getDefaultCPUGenerator();
     const auto saved = generator.get_state();
-    Network probe(model, policy, seed);
-    probe.to(device);
-    const auto x = torch::randn({batch, model.in_channels, model.image_size, model.image_size},
-                                torch::TensorOptions().device(device));
-    const auto y =
-        torch::randint(0, model.num_classes, {batch}, torch::TensorOptions().dtype(torch::kLong).device(device));
-    for (int round = 0; round < 4; ++round)  // round 0 warms every candidate up
-      for (const auto& c : candidates) {
-        const auto start = std::chrono::steady_clock::now();
-        probe.begin_training_step(static_cast<uint64_t>(round));
-        torch::Tensor logits;
-        {
-          BFloat16Autocast autocast(device, c.bf16);
-          logits =
-              probe.forward(c.channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x).to(torch::kFloat);
-        }
-        torch::nn::functional::cross_entropy(logits, y).backward();
-        for (auto& p : probe.module().parameters()) p.mutable_grad() = torch::Tensor();
-        if (device.is_cuda()) torch::cuda::synchronize();
-        if (round > 0)
-          seconds[c.label()].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
+    probe.emplace(model, policy, seed);
+    probe->to(device);
+    x = torch::randn({batch, model.in_channels, model.image_size, model.image_size},
+                     torch::TensorOptions().device(device));
+    y = torch::randint(0, model.num_classes, {batch}, torch::TensorOptions().dtype(torch::kLong).device(device));
     generator.set_state(saved);
   };
-  const auto median_of = [&](const SpeedSettings& s) {
-    if (seconds.empty()) time_all();
-    auto v = seconds[s.label()];
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+  uint64_t step = 0;
+  const auto train_step = [&](const SpeedSettings& c) {
+    probe->begin_training_step(step++);
+    torch::Tensor logits;
+    {
+      BFloat16Autocast autocast(device, c.bf16);
+      logits = probe->forward(c.channels_last ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x).to(torch::kFloat);
+    }
+    torch::nn::functional::cross_entropy(logits, y).backward();
+    for (auto& p : probe->module().parameters()) p.mutable_grad() = torch::Tensor();
+    if (device.is_cuda()) torch::cuda::synchronize();
   };
-  return choose_speed_settings(key, candidates, median_of, cache, warn);
+  return choose_speed_settings_by_running(key, candidates, prepare, train_step, 3, cache, warn);
 }
 
 RunRecord train_run(TrainRequest& a) {

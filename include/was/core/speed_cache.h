@@ -74,4 +74,14 @@ SpeedChoice choose_speed_settings(const SpeedKey& key, const std::vector<SpeedSe
                                   const std::function<double(const SpeedSettings&)>& seconds_of,
                                   const SpeedCache* cache, const std::function<void(const std::string&)>& warn);
 
+/// The same, timing here: `run(candidate)` is one real step (it waits for a
+/// GPU itself). `prepare` runs once before the first step, and not at all when
+/// the cache answers. The candidates take turns (the machine's speed drifts
+/// within a run): one warm-up round, then `rounds` timed ones, medians compared.
+SpeedChoice choose_speed_settings_by_running(const SpeedKey& key, const std::vector<SpeedSettings>& candidates,
+                                             const std::function<void()>& prepare,
+                                             const std::function<void(const SpeedSettings&)>& run, int rounds,
+                                             const SpeedCache* cache,
+                                             const std::function<void(const std::string&)>& warn);
+
 }  // namespace was
