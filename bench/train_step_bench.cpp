@@ -10,6 +10,8 @@
 //   was glibc / tuned      `was`, plain network (WAS_GLIBC_MALLOC=1 / default)
 //   was C, CT, CTR         with WAS
 //   was cl, bf16, cl+bf16  with --channels-last, --bf16, both
+//   was auto               as `was train` runs without speed flags: the memory
+//                          format chosen by timing both at start-up
 //
 // Each child also measures eval-mode (AOM) inference at batch 1 and at the
 // training batch. A last child times one 3x3 64-channel convolution (forward
@@ -38,6 +40,7 @@
 #include "bench_util.h"
 #include "was/core/runtime.h"
 #include "was/network.h"
+#include "was/run/training.h"
 
 #ifndef WAS_SOURCE_DIR
 #define WAS_SOURCE_DIR "."
@@ -50,7 +53,7 @@ using Json = nlohmann::json;
 
 struct Args {
   std::string models = "resnet18,mobilenetv2,vgg16";
-  std::string configs = "python-glibc,python,was-glibc,was,was-C,was-CT,was-CTR,was-cl,was-bf16,was-cl-bf16";
+  std::string configs = "python-glibc,python,was-glibc,was,was-C,was-CT,was-CTR,was-cl,was-bf16,was-cl-bf16,was-auto";
   int64_t batch = 128;
   int steps = 4;
   int warmup = 1;
@@ -64,7 +67,7 @@ struct Args {
   // child
   bool child = false;
   std::string model, policy = "none", child_kind = "train";
-  bool channels_last = false, bf16 = false;
+  bool channels_last = false, bf16 = false, auto_speed = false;
 };
 
 using was::bench::command_output;
@@ -111,8 +114,19 @@ struct TrainingSetup {
   torch::Tensor x, y;
 };
 
-Json measure_training(const Args& a) {
-  was::set_threads(a.threads);
+Json measure_training(const Args& given) {
+  was::set_threads(given.threads);
+  Args a = given;
+  std::string chosen;
+  if (a.auto_speed) {  // what `was train` does without --channels-last or --nchw (no cache: a fresh machine)
+    const auto choice = was::choose_training_speed(
+        was::models::ModelConfig{a.model, 10, 3, 32}, was::Policy::parse(a.policy), 0, a.batch, torch::kCPU,
+        {was::SpeedSettings{false, false}, was::SpeedSettings{true, false}}, nullptr,
+        [](const std::string& w) { std::fprintf(stderr, "warning: %s\n", w.c_str()); });
+    a.channels_last = choice.settings.channels_last;
+    a.bf16 = choice.settings.bf16;
+    chosen = choice.settings.label();
+  }
   TrainingSetup setup(a);
   auto& net = setup.net;
   const auto layout = setup.layout;
@@ -138,6 +152,7 @@ Json measure_training(const Args& a) {
     out[batch == 1 ? "infer_ips_1" : "infer_ips_large"] = double(batch) / median(t);
   }
   out["peak_rss_mib"] = peak_rss_mib();
+  if (!chosen.empty()) out["chosen"] = chosen;
   return out;
 }
 
@@ -252,6 +267,8 @@ Json run_config(const std::string& self, const Args& a, const std::string& model
         flags += " --channels-last";
       else if (part == "bf16")
         flags += " --bf16";
+      else if (part == "auto")
+        flags += " --auto-speed";
       else if (part != "glibc")
         flags += " --policy " + part;
     }
@@ -291,6 +308,7 @@ int main(int argc, char** argv) {
   app.add_option("--kind", a.child_kind)->group("");
   app.add_flag("--channels-last", a.channels_last)->group("");
   app.add_flag("--bf16", a.bf16)->group("");
+  app.add_flag("--auto-speed", a.auto_speed)->group("");
   CLI11_PARSE(app, argc, argv);
 
   if (a.child || a.profile) {
@@ -325,8 +343,9 @@ int main(int argc, char** argv) {
               config.rfind("python", 0) == 0 ? " (the peer needs python3-torch: scripts/bench.sh installs it)" : "");
           m = Json();
         } else {
-          std::fprintf(stderr, "round %d %-12s %-14s %.3f s/step\n", r + 1, model.c_str(), config.c_str(),
-                       m["step_s"].get<double>());
+          std::fprintf(stderr, "round %d %-12s %-14s %.3f s/step%s\n", r + 1, model.c_str(), config.c_str(),
+                       m["step_s"].get<double>(),
+                       m.contains("chosen") ? (" (chose " + m["chosen"].get<std::string>() + ")").c_str() : "");
         }
         results[{model, config}].push_back(m);
       }
@@ -376,6 +395,15 @@ int main(int argc, char** argv) {
                   double(a.batch) / t, ratio(py, t).c_str(), ratio(py_glibc, t).c_str(), t / (plain > 0 ? plain : t),
                   med(model, config, "peak_rss_mib"), ratio(med(model, config, "peak_rss_mib"), py_rss).c_str(),
                   med(model, config, "infer_ips_large"), med(model, config, "infer_ips_1"));
+    }
+    const double automatic = med(model, "was-auto", "step_s"), channels_last = med(model, "was-cl", "step_s");
+    if (automatic > 0 && plain > 0 && channels_last > 0) {
+      std::string chosen;
+      for (const auto& m : results[{model, "was-auto"}])
+        if (!m.is_null()) chosen += (chosen.empty() ? "" : ", ") + m.value("chosen", std::string("?"));
+      std::printf(
+          "\n%s default (was-auto; chose %s): %.3fx the best fixed float32 flags (was, was-cl), %s Python tuned\n",
+          model.c_str(), chosen.c_str(), std::min(plain, channels_last) / automatic, ratio(py, automatic).c_str());
     }
     if (plain > 0 && conv > 0) {
       // Training costs about 3x the forward pass (forward, input and weight gradients).

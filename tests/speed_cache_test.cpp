@@ -9,6 +9,7 @@
 
 #include "cli_fixture.h"
 #include "temp_dir.h"
+#include "was/core/json_file.h"
 #include "was/data/image.h"
 #include "was/io/checkpoint.h"
 
@@ -193,6 +194,43 @@ TEST_F(CliTest, TrainChoosesItsMemoryFormatByMeasurementOnlyWhenLeftOpen) {
   expect_clean_failure(run_with_env(env, synthetic_train("e", "--bf16 sometimes")), "--bf16 takes on, off or auto");
   expect_clean_failure(run_with_env(env, "train --resume " + (dir / "a").string() + " --nchw"),
                        "--nchw cannot be combined with --resume");
+}
+
+}  // namespace
+
+namespace {
+
+// `was eval` without a layout flag times NCHW against channels-last on the
+// evaluation's batch, says what it chose and records it in the JSON; the
+// cache answers next time; a flag skips both. Top-1 does not depend on it.
+TEST_F(CliTest, EvalChoosesItsLayoutByMeasurementAndRemembersIt) {
+  ASSERT_EQ(run(synthetic_train("run", "--was CT")).code, 0);
+  const std::string env = "WAS_CACHE_DIR=" + (dir / "cache").string() + " ";
+  const auto eval = [&](const std::string& name, const std::string& flags) {
+    const auto json = dir / (name + ".json");
+    const auto r = run_with_env(env, "eval " + (dir / "run").string() + " --threads 1 --json " + json.string() + flags);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return std::make_pair(r, fs::exists(json) ? was::read_json_file(json.string(), "JSON") : nlohmann::json());
+  };
+  const auto [first, first_json] = eval("first", "");
+  EXPECT_NE(first.err.find("speed settings: "), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("(measured: nchw "), std::string::npos) << first.err;
+  const std::string chosen = first_json.at(0).at("speed_settings");
+  EXPECT_TRUE(chosen == "nchw" || chosen == "channels-last") << chosen;
+  const auto [second, second_json] = eval("second", "");
+  EXPECT_NE(second.err.find("(cached in "), std::string::npos) << second.err;
+  EXPECT_EQ(second_json.at(0).at("speed_settings"), chosen);
+  for (const auto& [flag, label] :
+       {std::pair<std::string, std::string>{" --nchw", "nchw"}, {" --channels-last", "channels-last"}}) {
+    const auto [fixed, fixed_json] = eval(label, flag);
+    EXPECT_EQ(fixed.err.find("speed settings"), std::string::npos) << flag;
+    EXPECT_EQ(fixed_json.at(0).at("speed_settings"), label);
+    for (size_t m = 0; m < first_json.at(0).at("modes").size(); ++m)
+      EXPECT_NEAR(fixed_json.at(0).at("modes").at(m).at("top1").get<double>(),
+                  first_json.at(0).at("modes").at(m).at("top1").get<double>(), 1e-9)
+          << flag;
+  }
+  expect_clean_failure(run_with_env(env, "eval " + (dir / "run").string() + " --nchw --channels-last"), "excludes", 2);
 }
 
 }  // namespace

@@ -30,7 +30,14 @@ class Network {
   BatchNormBank& batchnorm() { return bn_; }
   const BatchNormBank& batchnorm() const { return bn_; }
 
-  torch::Tensor forward(const torch::Tensor& x) { return net_->forward(x); }
+  /// The forward; in channels-last mode the input is made NHWC first, so
+  /// every convolution runs oneDNN's channels-last kernels.
+  torch::Tensor forward(const torch::Tensor& x) {
+    return net_->forward(channels_last_ ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x);
+  }
+  /// A speed setting only: the same arithmetic in another summation order.
+  void set_channels_last(bool on) { channels_last_ = on; }
+  bool channels_last() const { return channels_last_; }
 
   /// Training mode with a fresh shadow-weight draw for the forward of `step`.
   /// `draw` > 0 selects another independent draw for the same step (K-draw
@@ -60,6 +67,7 @@ class Network {
   ShadowWeights shadow_;
   BatchNormBank bn_;
   Mode mode_;
+  bool channels_last_ = false;
 };
 
 /// The BatchNorm key of the statistics accumulated during training.

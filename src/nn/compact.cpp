@@ -3,6 +3,7 @@
 #include <ATen/record_function.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <sstream>
 
@@ -137,6 +138,9 @@ std::optional<CompactPlan> plan_compaction(const ConvGeometry& o, const torch::T
     if (union_taps == plan.dense_taps) return dense("no all-zero border taps");
     plan.parts.push_back(make_part(o, w, bias, all, torch::Tensor()));
     plan.compact_taps = union_taps;
+    auto& part = plan.parts.front();
+    part.own_kernel = WindowConv::make(part.weight, part.bias, {(*o.stride())[0], (*o.stride())[1]},
+                                       {(*o.dilation())[0], (*o.dilation())[1]}, part.pad, o.groups());
   }
   return plan;
 }
@@ -208,14 +212,9 @@ torch::Tensor run_depthwise_1x1(const ConvPart& part, const ConvGeometry& o, con
   return out;
 }
 
-}  // namespace
-
-torch::Tensor run_compact(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {
+torch::Tensor run_parts_onednn(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {
   std::vector<torch::Tensor> outputs;
   outputs.reserve(plan.parts.size());
-  if (is_depthwise(o) && plan.parts.size() == 1 && plan.parts[0].weight.size(2) == 1 &&
-      plan.parts[0].weight.size(3) == 1)
-    return run_depthwise_1x1(plan.parts[0], o, input);
   for (const auto& part : plan.parts) {
     const bool symmetric =
         part.pad[0] == part.pad[1] && part.pad[2] == part.pad[3] && part.pad[0] >= 0 && part.pad[2] >= 0;
@@ -228,6 +227,71 @@ torch::Tensor run_compact(const CompactPlan& plan, const ConvGeometry& o, const 
   }
   if (outputs.size() == 1) return outputs.front();
   return torch::cat(outputs, 1).index_select(1, plan.restore_order);
+}
+
+std::vector<int64_t> shape_key(const std::vector<int64_t>& input_sizes) {
+  auto key = input_sizes;
+  key.push_back(at::get_num_threads());
+  return key;
+}
+
+// Times oneDNN against the own kernel on this very input, in turns (the
+// machine's speed drifts), one warm-up each and then three rounds; the faster
+// total wins. Unrecorded, so a MACs count in progress sees one forward only.
+bool own_kernel_measures_faster(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {
+  at::DisableRecordFunctionGuard unrecorded;
+  const auto& own = *plan.parts.front().own_kernel;
+  const auto seconds = [](const std::function<torch::Tensor()>& run) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  const auto onednn = [&] { return run_parts_onednn(plan, o, input); };
+  const auto mine = [&] { return own(input); };
+  onednn();
+  mine();
+  double t_onednn = 0, t_own = 0;
+  for (int round = 0; round < 3; ++round) {
+    t_onednn += seconds(onednn);
+    t_own += seconds(mine);
+  }
+  return t_own < t_onednn;
+}
+
+bool use_own_kernel(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {
+  switch (window_kernel_choice()) {
+    case WindowKernelChoice::own:
+      return true;
+    case WindowKernelChoice::onednn:
+      return false;
+    case WindowKernelChoice::automatic:
+      break;
+  }
+  const auto key = shape_key(input.sizes().vec());
+  std::lock_guard<std::mutex> lock(plan.measured->mutex);
+  auto found = plan.measured->own_is_faster.find(key);
+  if (found == plan.measured->own_is_faster.end())
+    found = plan.measured->own_is_faster.emplace(key, own_kernel_measures_faster(plan, o, input)).first;
+  return found->second;
+}
+
+}  // namespace
+
+std::string CompactPlan::kernel_for(const std::vector<int64_t>& input_sizes) const {
+  std::lock_guard<std::mutex> lock(measured->mutex);
+  const auto found = measured->own_is_faster.find(shape_key(input_sizes));
+  if (found == measured->own_is_faster.end()) return "not measured";
+  return found->second ? "own" : "onednn";
+}
+
+torch::Tensor run_compact(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {
+  if (is_depthwise(o) && plan.parts.size() == 1 && plan.parts[0].weight.size(2) == 1 &&
+      plan.parts[0].weight.size(3) == 1)
+    return run_depthwise_1x1(plan.parts[0], o, input);
+  if (plan.parts.size() == 1 && plan.parts[0].own_kernel && plan.parts[0].own_kernel->accepts(input) &&
+      use_own_kernel(plan, o, input))
+    return (*plan.parts[0].own_kernel)(input);
+  return run_parts_onednn(plan, o, input);
 }
 
 }  // namespace was

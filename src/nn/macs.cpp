@@ -34,8 +34,9 @@ bool is_sparse_counted(const torch::Tensor& w) {
 enum class OpKind { kNone, kConv, kMatmul };
 
 OpKind kind_of(const char* name) {
-  // was::depthwise_conv1x1: compact DOM's elementwise form of a depthwise 1x1 window.
-  if (std::strcmp(name, "aten::convolution") == 0 || std::strcmp(name, "was::depthwise_conv1x1") == 0)
+  // was::depthwise_conv1x1 and was::window_conv: compact DOM's own kernels (compact.h).
+  if (std::strcmp(name, "aten::convolution") == 0 || std::strcmp(name, "was::depthwise_conv1x1") == 0 ||
+      std::strcmp(name, "was::window_conv") == 0)
     return OpKind::kConv;
   for (const char* m : {"aten::linear", "aten::addmm", "aten::mm", "aten::matmul", "aten::bmm"})
     if (std::strcmp(name, m) == 0) return OpKind::kMatmul;

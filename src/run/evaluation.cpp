@@ -125,8 +125,43 @@ EvalSpec EvalSpec::from_json(const nlohmann::json& j) {
   return s;
 }
 
+SpeedChoice choose_evaluation_layout(Network& network, int64_t batch, torch::Device device, const EvalSpeed& speed) {
+  const auto fixed = SpeedSettings::parse(speed.layout);
+  if (speed.layout != "auto" && (!fixed || fixed->bf16))
+    throw Error("layout '" + speed.layout + "' is not one of auto, nchw, channels-last");
+  if (fixed) return {*fixed, "given", {}};
+  const auto& model = network.config();
+  const SpeedKey key{
+      "eval", model.name + " " + network.policy().to_string(), batch, torch::get_num_threads(), device.str(), ""};
+  const bool was_channels_last = network.channels_last();
+  const Mode was_mode = network.mode();
+  torch::Tensor x;
+  const auto prepare = [&] {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    const auto saved = generator.get_state();
+    x = torch::randn({batch, model.in_channels, model.image_size, model.image_size},
+                     torch::TensorOptions().device(device));
+    generator.set_state(saved);
+    network.set_mode(Mode::aom());  // eval mode: BatchNorm's statistics are read, never updated
+  };
+  const auto forward = [&](const SpeedSettings& c) {
+    torch::NoGradGuard no_grad;
+    network.set_channels_last(c.channels_last);
+    network.forward(x);
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  const auto warn = [&](const std::string& w) {
+    if (speed.on_message) speed.on_message("warning: " + w);
+  };
+  auto choice = choose_speed_settings_by_running(key, {SpeedSettings{false, false}, SpeedSettings{true, false}},
+                                                 prepare, forward, 3, speed.cache, warn);
+  network.set_channels_last(was_channels_last);
+  if (x.defined()) network.set_mode(was_mode);
+  return choice;
+}
+
 nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::string& data_dir, torch::Device device,
-                            const std::string& label) {
+                            const std::string& label, const EvalSpeed& speed) {
   spec.validate();
   auto& net = *ckpt.network;
   const auto& state = ckpt.state;
@@ -157,6 +192,16 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
   }
 
   const int64_t aom_macs = net.macs(Mode::aom()).total();
+  const auto layout = choose_evaluation_layout(net, std::min<int64_t>(spec.batch_size, test_set.size()), device, speed);
+  if (speed.on_message && layout.source != "given")
+    speed.on_message("speed settings: " + layout.describe() + "; --channels-last or --nchw fixes them");
+  // The caller's network is handed back in the layout it came in.
+  struct RestoreLayout {
+    Network& net;
+    bool channels_last;
+    ~RestoreLayout() { net.set_channels_last(channels_last); }
+  } restore{net, net.channels_last()};
+  net.set_channels_last(layout.settings.channels_last);
   nlohmann::json out = {{"run", label},
                         {"checkpoint", ckpt.path},
                         {"model", state.model.name},
@@ -165,6 +210,7 @@ nlohmann::json evaluate_run(Checkpoint& ckpt, const EvalSpec& spec, const std::s
                         {"seed", state.seed},
                         {"test_images", test_set.size()},
                         {"spec", spec.to_json()},
+                        {"speed_settings", layout.settings.label()},
                         {"modes", nlohmann::json::array()}};
   const auto ensure = [&](const Mode& mode) {
     return ensure_mode_batchnorm(ckpt, mode, train_set, spec.bn_batches, device);

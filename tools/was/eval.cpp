@@ -7,6 +7,7 @@
 #include "evaluation.h"
 #include "was/core/atomic_file.h"
 #include "was/core/error.h"
+#include "was/core/speed_cache.h"
 
 namespace was::cli {
 namespace {
@@ -17,6 +18,7 @@ struct EvalArgs {
   int64_t dom_seed = -1;
   std::vector<std::string> rotate, translate, crop, sweeps;
   std::string data_dir, json_out, csv_out;
+  bool channels_last = false, nchw = false;
   RuntimeOptions runtime;
 };
 
@@ -50,10 +52,15 @@ void run_eval(EvalArgs& a) {
   spec.validate();
   const torch::Device device = a.runtime.apply();
 
+  const SpeedCache cache;
+  EvalSpeed speed;
+  speed.layout = a.channels_last ? "channels-last" : a.nchw ? "nchw" : "auto";
+  speed.cache = &cache;
+  speed.on_message = [](const std::string& line) { std::cerr << line << std::endl; };
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& c : a.checkpoints) {
     auto ckpt = load_checkpoint(resolve_checkpoint(c), device);
-    runs.push_back(evaluate_run(ckpt, spec, a.data_dir, device, c));
+    runs.push_back(evaluate_run(ckpt, spec, a.data_dir, device, c, speed));
   }
   print_evaluations(runs);
   if (!a.json_out.empty()) write_file_atomically(a.json_out, runs.dump(2) + "\n", "JSON file");
@@ -108,6 +115,10 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", args->json_out, "also write the results as JSON to this file");
   cmd->add_option("--csv", args->csv_out, "also write one CSV row per run, mode and augmentation to this file");
+  auto* cl = cmd->add_flag("--channels-last", args->channels_last,
+                           "speed: NHWC activations (oneDNN's channels-last kernels); without it or --nchw, the "
+                           "faster of the two as measured here (cached in ~/.cache/was/settings.json)");
+  cmd->add_flag("--nchw", args->nchw, "speed: NCHW activations, without measuring")->excludes(cl);
   args->runtime.add_to(*cmd);
   cmd->callback([args] { run_eval(*args); });
 }

@@ -13,9 +13,14 @@
 
 #include <array>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "was/nn/window_conv.h"
 
 namespace was {
 
@@ -43,6 +48,16 @@ struct ConvPart {
   torch::Tensor bias;     ///< [O_part] or undefined
   std::array<int64_t, 4> pad{0, 0, 0, 0};
   KernelWindow window;
+  /// The project's own kernel for this part (window_conv.h); null where it
+  /// cannot run it (plans of several parts never use it).
+  std::shared_ptr<const WindowConv> own_kernel;
+};
+
+/// Which kernel measured faster for each input shape (sizes and thread
+/// count), shared by the copies of a plan.
+struct MeasuredKernels {
+  std::mutex mutex;
+  std::map<std::vector<int64_t>, bool> own_is_faster;
 };
 
 /// How a convolution runs compacted.
@@ -51,7 +66,11 @@ struct CompactPlan {
   torch::Tensor restore_order;  ///< output permutation after concatenating parts (undefined: one part)
   int64_t dense_taps = 0;       ///< kh*kw*O of the original layer
   int64_t compact_taps = 0;     ///< sum over parts of h*w*O_part
+  std::shared_ptr<MeasuredKernels> measured = std::make_shared<MeasuredKernels>();
   std::string describe() const;
+  /// "own", "onednn" or "not measured" for an input of these sizes at the
+  /// current thread count under WindowKernelChoice::automatic.
+  std::string kernel_for(const std::vector<int64_t>& input_sizes) const;
 };
 
 /// Plans the compact form of a convolution with `conv`'s geometry (stride,
@@ -65,7 +84,10 @@ std::optional<CompactPlan> plan_compaction(const torch::nn::Conv2dImpl& conv, co
                                            const torch::Tensor& bias, int64_t max_parts = 8,
                                            std::string* why_dense = nullptr);
 
-/// Runs a plan: F::pad + conv2d per part, concatenated and reordered.
+/// Runs a plan: F::pad + conv2d per part, concatenated and reordered; a
+/// one-part plan whose own kernel accepts the input runs that kernel instead
+/// where window_kernel_choice() says so (automatic: where it measured
+/// faster for this input shape, timed at the first forward of that shape).
 torch::Tensor run_compact(const CompactPlan& plan, const torch::nn::Conv2dImpl& conv, const torch::Tensor& input);
 
 /// The same for a convolution known by its geometry only (a Python

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "was/core/speed_cache.h"
 #include "was/data/test_augment.h"
 #include "was/io/checkpoint.h"
 
@@ -36,6 +37,20 @@ struct EvalSpec {
   static EvalSpec from_json(const nlohmann::json& j);  ///< throws was::Error naming an unknown key
 };
 
+/// How fast an evaluation runs, not what it measures (not part of the spec):
+/// the memory format, "nchw", "channels-last" or "auto" (the faster of the
+/// two, timed on the evaluation's batch here and remembered in `cache`).
+struct EvalSpeed {
+  std::string layout = "auto";
+  const SpeedCache* cache = nullptr;                   ///< null: measure, remember nothing
+  std::function<void(const std::string&)> on_message;  ///< the choice and warnings; null: silent
+};
+
+/// The memory format `speed` asks for, measured on `network` (a forward of
+/// `batch` random images in AOM and eval mode; its weights, BatchNorm
+/// statistics and torch's generator are left as they were) when "auto".
+SpeedChoice choose_evaluation_layout(Network& network, int64_t batch, torch::Device device, const EvalSpeed& speed);
+
 /// "AOM", "DOM:SEED" or "DOM:SEED/POLICY", as the tables name a mode.
 std::string mode_label(const Mode& mode);
 
@@ -49,7 +64,8 @@ std::string mode_label(const Mode& mode);
 ///  stochastic_dom?: {running: {top1[], mean, sd, min, max}, paper: {...}},
 ///  selection?: the run's epoch selections (was/record/selection.h)}
 /// A mode row has top1_paper when the released code's evaluation is asked for.
+/// The result also names the layout it ran in (speed_settings).
 nlohmann::json evaluate_run(Checkpoint& checkpoint, const EvalSpec& spec, const std::string& data_dir,
-                            torch::Device device, const std::string& label);
+                            torch::Device device, const std::string& label, const EvalSpeed& speed = {});
 
 }  // namespace was
