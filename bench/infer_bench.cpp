@@ -46,6 +46,7 @@ struct Args {
   int rounds = 1;
   bool child = false;
   bool channels_last = false;
+  bool layout_check = false;
   std::string model, policy, variant;
   std::string profile;
 };
@@ -104,8 +105,8 @@ was::Network make_network(const Args& a) {
   return net;
 }
 
-/// The exported and reloaded inference model of one configuration.
-was::InferenceModel build_model(const Args& a) {
+/// One configuration exported to a temporary file (the caller removes it).
+std::string export_model(const Args& a) {
   const bool dom = a.variant != "aom";
   auto net = make_network(a);
   was::RunRecord state;
@@ -116,9 +117,54 @@ was::InferenceModel build_model(const Args& a) {
   was::ExportOptions options;
   options.mode = dom ? was::Mode::dom(0) : was::Mode::aom();
   was::export_inference(path, net, state, options);
+  return path;
+}
+
+/// The exported and reloaded inference model of one configuration.
+was::InferenceModel build_model(const Args& a) {
+  const auto path = export_model(a);
   auto model = was::load_inference(path, torch::kCPU, /*compact=*/a.variant == "dom-compact");
   fs::remove(path);
   return model;
+}
+
+/// The layout `was predict` chooses by itself (load_inference_fastest, no
+/// cache: a fresh machine) against both fixed layouts, timed alternating in
+/// this process after the choice: chosen_vs_best 1.0 means it chose the faster.
+nlohmann::json run_layout_child(Args a) {
+  was::set_threads(a.threads);
+  a.variant = a.variant.substr(std::string("layout-").size());
+  const bool compact = a.variant == "dom-compact";
+  const auto path = export_model(a);
+  nlohmann::json out;
+  const auto warn = [](const std::string& w) { std::fprintf(stderr, "warning: %s\n", w.c_str()); };
+  for (const int64_t batch : {int64_t(a.large_batch), int64_t(1)}) {
+    const auto chosen =
+        was::load_inference_fastest(path, torch::kCPU, compact, std::nullopt, batch, a.threads, nullptr, warn)
+            .choice.settings;
+    auto nchw = was::load_inference(path, torch::kCPU, compact);
+    auto cl = was::load_inference(path, torch::kCPU, compact);
+    cl.use_channels_last();
+    const auto images = torch::randint(0, 256, {batch, 3, 32, 32}, torch::kUInt8);
+    const int warm = batch == 1 ? 5 : 1, reps = batch == 1 ? a.small_reps : 2 * a.large_reps;
+    for (int i = 0; i < warm; ++i) nchw.predict(images), cl.predict(images);
+    std::vector<double> t_nchw, t_cl;
+    for (int i = 0; i < reps; ++i) {
+      auto t0 = Clock::now();
+      nchw.predict(images);
+      t_nchw.push_back(seconds_since(t0));
+      t0 = Clock::now();
+      cl.predict(images);
+      t_cl.push_back(seconds_since(t0));
+    }
+    const double n = percentile(t_nchw, 0.5), c = percentile(t_cl, 0.5);
+    out[batch == 1 ? "batch1" : "large"] = {{"chosen", chosen.label()},
+                                            {"nchw_ms", 1e3 * n},
+                                            {"channels_last_ms", 1e3 * c},
+                                            {"chosen_vs_best", std::min(n, c) / (chosen.channels_last ? c : n)}};
+  }
+  fs::remove(path);
+  return out;
 }
 
 nlohmann::json run_child(const Args& a) {
@@ -267,6 +313,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   app.add_flag("--channels-last", a.channels_last, "run NHWC (channels-last) activations and weights");
+  app.add_flag("--layout-check", a.layout_check,
+               "instead: the layout was predict chooses by itself against both fixed layouts (AOM, compact DOM)");
   app.add_option("--profile", a.profile,
                  "aom, dom or dom-compact: print one forward of the first model and policy by operator instead")
       ->check(CLI::IsMember({"aom", "dom", "dom-compact"}));
@@ -294,12 +342,34 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (a.child) {
-    std::cout << (a.variant == "paired" ? run_paired_child(a) : run_child(a)).dump() << std::endl;
+    std::cout << (a.variant == "paired"                ? run_paired_child(a)
+                  : a.variant.rfind("layout-", 0) == 0 ? run_layout_child(a)
+                                                       : run_child(a))
+                     .dump()
+              << std::endl;
     return 0;
   }
   char self[4096] = {};
   if (readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) return 1;
 
+  if (a.layout_check) {
+    std::printf("| model | policy | variant | batch | chosen | nchw ms | channels-last ms | chosen vs best |\n");
+    std::printf("|---|---|---|---:|---|---:|---:|---:|\n");
+    for (const auto& model : split(a.models, ','))
+      for (const auto& policy : split(a.policies, ','))
+        for (int r = 0; r < a.rounds; ++r)
+          for (const char* variant : {"aom", "dom-compact"}) {
+            const auto m = spawn(self, a, model, policy, std::string("layout-") + variant);
+            for (const auto& [key, batch] : {std::pair<std::string, int>{"large", a.large_batch}, {"batch1", 1}}) {
+              const auto& b = m[key];
+              std::printf("| %s | %s | %s | %d | %s | %.2f | %.2f | %.3f |\n", model.c_str(), policy.c_str(), variant,
+                          batch, b["chosen"].get<std::string>().c_str(), b["nchw_ms"].get<double>(),
+                          b["channels_last_ms"].get<double>(), b["chosen_vs_best"].get<double>());
+            }
+            std::fflush(stdout);
+          }
+    return 0;
+  }
   std::printf(
       "| model | policy | variant | img/s b128 | img/s b1 | p50/p90/p99 ms b1 | peak MiB | MACs (M) | speedup b128 | "
       "speedup b1 | MAC ratio | attainable | realised/attainable b128 |\n");

@@ -61,6 +61,7 @@ std::string CompactPlan::describe() const {
     if (i) os << " + ";
     os << p.window.height() << "x" << p.window.width();
     if (parts.size() > 1) os << "(" << p.weight.size(0) << ")";
+    if (p.dense_fallback) os << " (own kernel where faster, else the full kernel)";
   }
   return os.str();
 }
@@ -89,9 +90,25 @@ std::optional<CompactPlan> plan_compaction(const ConvGeometry& o, const torch::T
   if (is_depthwise(o) && all.height() * all.width() < kh * kw) {
     const bool one_by_one = all.height() == 1 && all.width() == 1;
     const bool three_by_three = all.height() == 3 && all.width() == 3;
-    if (!one_by_one && !three_by_three)
-      return dense("a depthwise " + std::to_string(all.height()) + "x" + std::to_string(all.width()) +
-                   " window runs slower than the full kernel");
+    if (!one_by_one && !three_by_three) {
+      // The own depthwise kernel may run the window faster: it is the one
+      // candidate, the full kernel the other (run_compact measures them).
+      const auto window = make_part(o, w, bias, all, torch::Tensor());
+      std::string why_not;
+      auto own = WindowConv::make(window.weight, window.bias, {(*o.stride())[0], (*o.stride())[1]},
+                                  {(*o.dilation())[0], (*o.dilation())[1]}, window.pad, o.groups(), &why_not);
+      if (!own)
+        return dense("a depthwise " + std::to_string(all.height()) + "x" + std::to_string(all.width()) +
+                     " window runs slower than the full kernel in oneDNN, and the own kernel cannot run it (" +
+                     why_not + ")");
+      auto full = make_part(o, w, bias, KernelWindow{0, kh - 1, 0, kw - 1}, torch::Tensor());
+      full.window = all;
+      full.own_kernel = std::move(own);
+      full.dense_fallback = true;
+      plan.parts.push_back(std::move(full));
+      plan.compact_taps = all.height() * all.width() * out;
+      return plan;
+    }
   }
   // Per-filter windows, grouped by equal window.
   std::map<std::array<int64_t, 4>, std::vector<int64_t>> groups;

@@ -105,6 +105,40 @@ __attribute__((target("avx512f"))) void run_block(const TilePointers& t, const f
     accumulate_block<1>(t.taps, t.ntaps, t.tap_index, packed_block, g.c, bias + b * kBlock, o, g.o, t.valid);
 }
 
+// A depthwise convolution: each channel its own filter, so a tile is
+// kPixels pixels times 32 (or the last 16) channels, one vector load of
+// input per multiply-add of 16 channels.
+template <int NV>
+__attribute__((target("avx512f"))) inline void accumulate_depthwise(const TilePointers& t, const float* packed,
+                                                                    int64_t channels, int64_t c0, const float* bias,
+                                                                    float* out, int64_t out_stride) {
+  __m512 acc[kPixels][NV];
+  for (int v = 0; v < NV; ++v) {
+    const __m512 b = _mm512_loadu_ps(bias + c0 + 16 * v);
+    for (int p = 0; p < kPixels; ++p) acc[p][v] = b;
+  }
+  for (int k = 0; k < t.ntaps; ++k) {
+    const float* w = packed + t.tap_index[k] * channels + c0;
+    __m512 wv[NV];
+    for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(w + 16 * v);
+    for (int p = 0; p < kPixels; ++p)
+      for (int v = 0; v < NV; ++v)
+        acc[p][v] = _mm512_fmadd_ps(_mm512_loadu_ps(t.taps[k][p] + c0 + 16 * v), wv[v], acc[p][v]);
+  }
+  for (int p = 0; p < t.valid; ++p)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + p * out_stride + c0 + 16 * v, acc[p][v]);
+}
+
+__attribute__((target("avx512f"))) void run_block_depthwise(const TilePointers& t, const float* packed,
+                                                            const float* bias, float* out, const Geometry& g,
+                                                            int64_t b) {
+  float* o = out + t.m0 * g.o;
+  if (g.o - b * kBlock >= kBlock)
+    accumulate_depthwise<2>(t, packed, g.c, b * kBlock, bias, o, g.o);
+  else
+    accumulate_depthwise<1>(t, packed, g.c, b * kBlock, bias, o, g.o);
+}
+
 bool have_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f");
   return yes;
@@ -145,19 +179,23 @@ std::shared_ptr<const WindowConv> WindowConv::make(const torch::Tensor& weight, 
   if (!have_avx512()) return refuse("the processor has no AVX-512");
   if (weight.dim() != 4 || weight.scalar_type() != torch::kFloat32 || !weight.device().is_cpu())
     return refuse("not a float32 CPU convolution");
-  if (groups != 1) return refuse("grouped convolution");
+  const bool depthwise = groups > 1 && weight.dim() == 4 && weight.size(1) == 1 && weight.size(0) == groups;
+  if (groups != 1 && !depthwise) return refuse("grouped convolution other than depthwise");
   const int64_t out = weight.size(0), kh = weight.size(2), kw = weight.size(3);
   if (out % 16 != 0) return refuse("output channels not a multiple of 16");
   if (kh * kw > kMaxTaps) return refuse("more than 25 taps");
   torch::NoGradGuard no_grad;
   std::shared_ptr<WindowConv> k(new WindowConv());
   k->weight_ = weight.detach().contiguous();
-  k->out_channels_ = out, k->in_channels_ = weight.size(1), k->kh_ = kh, k->kw_ = kw;
+  k->depthwise_ = depthwise;
+  k->out_channels_ = out, k->in_channels_ = depthwise ? groups : weight.size(1), k->kh_ = kh, k->kw_ = kw;
   k->stride_ = stride, k->dilation_ = dilation, k->pad_ = pad;
   const int64_t blocks = (out + kBlock - 1) / kBlock, padded = blocks * kBlock;
   // [O, I, kh, kw] -> [blocks, kh*kw, I, 32]: one block's taps and channels in the order the tile reads them.
   const auto w = torch::constant_pad_nd(k->weight_, {0, 0, 0, 0, 0, 0, 0, padded - out});
-  k->packed_ = w.reshape({blocks, kBlock, k->in_channels_, kh * kw}).permute({0, 3, 2, 1}).contiguous();
+  k->packed_ = depthwise  // [kh*kw, O]: one tap's weights for every channel in a row
+                   ? k->weight_.reshape({out, kh * kw}).t().contiguous()
+                   : w.reshape({blocks, kBlock, k->in_channels_, kh * kw}).permute({0, 3, 2, 1}).contiguous();
   k->bias_ = torch::zeros({padded}, weight.options());
   if (bias.defined()) k->bias_.slice(0, 0, out).copy_(bias.detach());
   return k;
@@ -206,7 +244,11 @@ torch::Tensor WindowConv::operator()(const torch::Tensor& input) const {
       for (int64_t k = 0; k < count; ++k) point_tile(ptrs[k], in, g, (t0 + k) * kPixels, zeros.data());
       const int64_t b0 = split * per_split, b1 = std::min(blocks, b0 + per_split);
       for (int64_t b = b0; b < b1; ++b)
-        for (int64_t k = 0; k < count; ++k) run_block(ptrs[k], packed, bias, o, g, b);
+        for (int64_t k = 0; k < count; ++k)
+          if (depthwise_)
+            run_block_depthwise(ptrs[k], packed, bias, o, g, b);
+          else
+            run_block(ptrs[k], packed, bias, o, g, b);
     }
   });
 #endif

@@ -51,6 +51,9 @@ struct ConvPart {
   /// The project's own kernel for this part (window_conv.h); null where it
   /// cannot run it (plans of several parts never use it).
   std::shared_ptr<const WindowConv> own_kernel;
+  /// Only the own kernel runs `window`: `weight` and `pad` are the whole
+  /// kernel's (a depthwise window oneDNN runs slower than the full kernel).
+  bool dense_fallback = false;
 };
 
 /// Which kernel measured faster for each input shape (sizes and thread

@@ -7,6 +7,7 @@
 // tap by tap, each tap a product over the input channels of a shifted view of
 // the input; taps that fall outside the map read a row of zeros instead of a
 // padded copy, so any window placement, stride and dilation costs the same.
+// Depthwise convolutions take one vector of 16 channels per pixel and tap.
 // It needs AVX-512 (checked at run time); compact DOM uses it per layer only
 // where it measured faster than oneDNN (run_compact).
 #pragma once
@@ -35,8 +36,9 @@ std::optional<WindowKernelChoice> parse_window_kernel_choice(const std::string& 
 class WindowConv {
  public:
   /// The kernel for this convolution, or null with the reason in `why_not`
-  /// when it cannot run it: no AVX-512, grouped convolutions, output channels
-  /// not a multiple of 16, not float32, more than 25 taps.
+  /// when it cannot run it: no AVX-512, grouped convolutions other than
+  /// depthwise ones, output channels not a multiple of 16, not float32, more
+  /// than 25 taps.
   static std::shared_ptr<const WindowConv> make(const torch::Tensor& weight, const torch::Tensor& bias,
                                                 std::array<int64_t, 2> stride, std::array<int64_t, 2> dilation,
                                                 std::array<int64_t, 4> pad, int64_t groups,
@@ -53,8 +55,9 @@ class WindowConv {
  private:
   WindowConv() = default;
   torch::Tensor weight_;  ///< [O, I, kh, kw], for the MACs counter
-  torch::Tensor packed_;  ///< [ceil(O/32), kh*kw, I, 32], zero-padded output channels
+  torch::Tensor packed_;  ///< [ceil(O/32), kh*kw, I, 32], zero-padded output channels; depthwise: [kh*kw, O]
   torch::Tensor bias_;    ///< [ceil(O/32)*32] (zeros when the layer has none)
+  bool depthwise_ = false;
   int64_t out_channels_ = 0, in_channels_ = 0, kh_ = 0, kw_ = 0;
   std::array<int64_t, 2> stride_{1, 1}, dilation_{1, 1};
   std::array<int64_t, 4> pad_{0, 0, 0, 0};
