@@ -169,24 +169,32 @@ SpeedChoice choose_speed_settings(const SpeedKey& key, const std::vector<SpeedSe
   return choice;
 }
 
+std::vector<std::vector<double>> time_in_turns(const std::vector<std::function<void()>>& runs, int rounds) {
+  std::vector<std::vector<double>> seconds(runs.size());
+  for (int round = 0; round <= rounds; ++round)  // round 0 warms every run up
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      runs[i]();
+      if (round > 0)
+        seconds[i].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  return seconds;
+}
+
 SpeedChoice choose_speed_settings_by_running(const SpeedKey& key, const std::vector<SpeedSettings>& candidates,
                                              const std::function<void()>& prepare,
                                              const std::function<void(const SpeedSettings&)>& run, int rounds,
                                              const SpeedCache* cache,
                                              const std::function<void(const std::string&)>& warn) {
   std::map<std::string, std::vector<double>> seconds;
-  const auto time_all = [&] {
-    if (prepare) prepare();
-    for (int round = 0; round <= rounds; ++round)  // round 0 warms every candidate up
-      for (const auto& c : candidates) {
-        const auto start = std::chrono::steady_clock::now();
-        run(c);
-        if (round > 0)
-          seconds[c.label()].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
-  };
   const auto median_of = [&](const SpeedSettings& s) {
-    if (seconds.empty()) time_all();
+    if (seconds.empty()) {
+      if (prepare) prepare();
+      std::vector<std::function<void()>> runs;
+      for (const auto& c : candidates) runs.push_back([&run, c] { run(c); });
+      const auto timed = time_in_turns(runs, rounds);
+      for (size_t i = 0; i < candidates.size(); ++i) seconds[candidates[i].label()] = timed[i];
+    }
     auto v = seconds[s.label()];
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];

@@ -3,11 +3,12 @@
 #include <ATen/record_function.h>
 
 #include <algorithm>
-#include <chrono>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "was/core/error.h"
+#include "was/core/speed_cache.h"
 
 namespace was {
 namespace {
@@ -258,21 +259,9 @@ std::vector<int64_t> shape_key(const std::vector<int64_t>& input_sizes) {
 bool own_kernel_measures_faster(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {
   at::DisableRecordFunctionGuard unrecorded;
   const auto& own = *plan.parts.front().own_kernel;
-  const auto seconds = [](const std::function<torch::Tensor()>& run) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  const auto onednn = [&] { return run_parts_onednn(plan, o, input); };
-  const auto mine = [&] { return own(input); };
-  onednn();
-  mine();
-  double t_onednn = 0, t_own = 0;
-  for (int round = 0; round < 3; ++round) {
-    t_onednn += seconds(onednn);
-    t_own += seconds(mine);
-  }
-  return t_own < t_onednn;
+  const auto seconds = time_in_turns({[&] { run_parts_onednn(plan, o, input); }, [&] { own(input); }}, 3);
+  const auto total = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); };
+  return total(seconds[1]) < total(seconds[0]);
 }
 
 bool use_own_kernel(const CompactPlan& plan, const ConvGeometry& o, const torch::Tensor& input) {

@@ -74,6 +74,11 @@ SpeedChoice choose_speed_settings(const SpeedKey& key, const std::vector<SpeedSe
                                   const std::function<double(const SpeedSettings&)>& seconds_of,
                                   const SpeedCache* cache, const std::function<void(const std::string&)>& warn);
 
+/// Times `runs` in turns (the machine's speed drifts within a process, so
+/// candidates timed in turns see the same machine): one warm-up round, then
+/// `rounds` timed ones. Returns each run's seconds, round by round.
+std::vector<std::vector<double>> time_in_turns(const std::vector<std::function<void()>>& runs, int rounds);
+
 /// The same, timing here: `run(candidate)` is one real step (it waits for a
 /// GPU itself). `prepare` runs once before the first step, and not at all when
 /// the cache answers. The candidates take turns (the machine's speed drifts
